@@ -1,0 +1,354 @@
+"""The DESeq2 pipeline over plain arrays: size factors -> dispersions -> NB GLM -> Cook's.
+
+Mirrors ``DESeq()`` with its defaults (Wald, parametric trend, no beta prior, outlier
+replacement with >= 7 replicates). Counts are (genes x samples); nothing here knows AnnData.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._kernels.nb_dispersion import fit_dispersion
+from .._kernels.nb_glm import nb_glm_bounded, nb_glm_irls
+from .._kernels.small_linalg import packed_outer
+from .._numerics import cooks as ck
+from .._numerics.dispersion_prior import dispersion_prior_var
+from .._numerics.dispersion_trend import TrendFitError, local_trend, mean_trend, parametric_trend
+from .._numerics.size_factors import estimate_size_factors
+from .._settings import settings
+from ._result import FitResult
+
+logger = logging.getLogger("pbglm")
+
+LN2 = np.log(2.0)
+
+
+@dataclass(frozen=True)
+class DESeq2Options:
+    """Tuning constants of the DESeq2 pipeline (DESeq2's defaults)."""
+
+    min_disp: float = 1e-8
+    disp_tol: float = 1e-6
+    disp_maxit: int = 100
+    beta_tol: float = 1e-8
+    beta_maxit: int = 100
+    min_mu: float = 0.5
+    ridge: float = 1e-6
+    outlier_sd: float = 2.0
+    min_replicates_for_replace: int = 7
+    fit_type: str = "parametric"
+
+
+# --------------------------------------------------------------------------- GLM
+
+
+def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None) -> dict:
+    """NB GLM for every gene (DESeq2 ``fitNbinomGLMs`` without beta prior).
+
+    Returns coefficients (natural log), covariance (natural log), unfloored fitted means,
+    deviance, hat values, IRLS iterations and convergence flags. Genes whose IRLS fails are
+    refit with the bounded optimiser, as DESeq2 does with ``optim``.
+    """
+    G, m = counts.shape
+    p = X.shape[1]
+    log_sf = np.log(size_factors)
+    lam = np.full(p, opts.ridge / LN2**2)
+    if beta_init is None:
+        beta_init = initial_beta(counts, size_factors, X)
+    Pt = packed_outer(X)
+    beta = np.empty((G, p))
+    mu = np.empty((G, m))
+    dev = np.empty(G)
+    iters = np.empty(G, dtype=np.int64)
+    hat = np.empty((G, m))
+    cov = np.empty((G, p, p))
+    nb_glm_irls(counts, log_sf, X, Pt, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu, 30.0,
+                beta, mu, dev, iters, hat, cov)
+    converged = iters < opts.beta_maxit
+    var_ok = np.all(np.diagonal(cov, axis1=1, axis2=2) > 0, axis=1)
+    stable = ~np.isnan(beta).any(axis=1)
+    refit = ~converged | ~stable | ~var_ok
+    if refit.any():
+        idx = np.nonzero(refit)[0]
+        start = np.where(stable[idx, None] & np.all(np.abs(beta[idx] * (1 / LN2)) < 30, axis=1)[:, None],
+                         beta[idx] / LN2, beta[idx])
+        # DESeq2 optimises on the log2 scale within +-30; our kernel works in natural log
+        start_nat = start * LN2
+        b2 = np.empty((idx.size, p))
+        mu2 = np.empty((idx.size, m))
+        dev2 = np.empty(idx.size)
+        conv2 = np.empty(idx.size, dtype=np.bool_)
+        hat2 = np.empty((idx.size, m))
+        cov2 = np.empty((idx.size, p, p))
+        nb_glm_bounded(np.ascontiguousarray(counts[idx]), log_sf, X, Pt, alpha[idx], lam, start_nat, 30.0 * LN2,
+                       opts.min_mu, 1000, b2, mu2, dev2, conv2, hat2, cov2)
+        beta[idx], mu[idx], dev[idx], hat[idx], cov[idx] = b2, mu2, dev2, hat2, cov2
+        converged[idx] = conv2
+    return {"beta": beta, "cov": cov, "mu": mu, "deviance": dev, "hat": hat, "iters": iters, "converged": converged}
+
+
+def initial_beta(counts, size_factors, X) -> np.ndarray:
+    """Least-squares fit of ``log(normalised counts + 0.1)`` on the design (DESeq2's start)."""
+    y = np.log(counts / size_factors[None, :] + 0.1)
+    coef, *_ = np.linalg.lstsq(X, y.T, rcond=None)
+    return np.ascontiguousarray(coef.T)
+
+
+def intercept_only_fit(counts, size_factors, alpha) -> dict:
+    """DESeq2's shortcut for ``~ 1``: coefficient log(base mean), SE from the summed weights."""
+    base_mean = (counts / size_factors[None, :]).mean(axis=1)
+    beta = np.log(base_mean)[:, None]
+    mu = base_mean[:, None] * size_factors[None, :]
+    w = mu / (1.0 + alpha[:, None] * mu)
+    xtwx = w.sum(axis=1)
+    r = 1.0 / alpha
+    from scipy.stats import nbinom
+
+    dev = -2.0 * nbinom.logpmf(counts, r[:, None], (r[:, None] / (r[:, None] + mu))).sum(axis=1)
+    return {
+        "beta": beta,
+        "cov": (1.0 / xtwx)[:, None, None],
+        "mu": mu,
+        "deviance": dev,
+        "hat": w / xtwx[:, None],
+        "iters": np.ones(counts.shape[0], dtype=np.int64),
+        "converged": np.ones(counts.shape[0], dtype=bool),
+    }
+
+
+def glm(counts, size_factors, X, alpha, opts: DESeq2Options) -> dict:
+    """Dispatch to the intercept-only shortcut or the IRLS fit."""
+    if X.shape[1] == 1 and np.all(X == 1):
+        return intercept_only_fit(counts, size_factors, alpha)
+    return fit_glm(counts, size_factors, X, alpha, opts)
+
+
+# --------------------------------------------------------------------- dispersions
+
+
+def is_one_way(X: np.ndarray) -> bool:
+    """True when the number of distinct design rows equals the number of columns (group means)."""
+    return np.unique(X, axis=0).shape[0] == X.shape[1]
+
+
+def linear_mu(counts, size_factors, X) -> np.ndarray:
+    """Least-squares fit of normalised counts on the design, times size factors (DESeq2 linearMu)."""
+    norm = counts / size_factors[None, :]
+    coef, *_ = np.linalg.lstsq(X, norm.T, rcond=None)
+    return (X @ coef).T * size_factors[None, :]
+
+
+def rough_dispersion(norm_counts, X) -> np.ndarray:
+    """DESeq2 ``roughDispEstimate``."""
+    m, p = X.shape
+    coef, *_ = np.linalg.lstsq(X, norm_counts.T, rcond=None)
+    mu = np.maximum((X @ coef).T, 1.0)
+    est = np.sum(((norm_counts - mu) ** 2 - mu) / mu**2, axis=1) / (m - p)
+    return np.maximum(est, 0.0)
+
+
+def moments_dispersion(base_mean, base_var, size_factors) -> np.ndarray:
+    """DESeq2 ``momentsDispEstimate``."""
+    xim = np.mean(1.0 / size_factors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (base_var - xim * base_mean) / base_mean**2
+
+
+def _solve_dispersion(counts, mu, X, log_init, prior_mean, prior_var, use_prior, opts, max_disp):
+    G = counts.shape[0]
+    out = np.empty(G)
+    iters = np.empty(G, dtype=np.int64)
+    fit_dispersion(counts, np.maximum(mu, opts.min_mu), packed_outer(X), X.shape[1], log_init, prior_mean,
+                   float(prior_var), use_prior, True, np.log(opts.min_disp / 10), np.log(max_disp), opts.disp_maxit,
+                   1e-8, out, iters)
+    return np.exp(out), iters
+
+
+def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DESeq2Options):
+    """DESeq2 ``estimateDispersionsGeneEst``: returns (dispersion, mu used, iterations)."""
+    m, p = X.shape
+    max_disp = max(10.0, m)
+    norm = counts / size_factors[None, :]
+    init = np.minimum(rough_dispersion(norm, X), moments_dispersion(base_mean, base_var, size_factors))
+    init = np.clip(np.nan_to_num(init, nan=opts.min_disp), opts.min_disp, max_disp)
+    if is_one_way(X):
+        mu = linear_mu(counts, size_factors, X)
+    else:
+        mu = glm(counts, size_factors, X, init, opts)["mu"]
+    mu = np.maximum(mu, opts.min_mu)
+    disp, iters = _solve_dispersion(counts, mu, X, np.log(init), np.zeros(counts.shape[0]), 1.0, False, opts,
+                                    max_disp)
+    return np.clip(disp, opts.min_disp, max_disp), mu, iters
+
+
+def dispersion_trend(base_mean, disp_gene, opts: DESeq2Options):
+    """Fit the trend; returns (function of the mean, fit type used, coefficients or None)."""
+    use = disp_gene > 100 * opts.min_disp
+    if not use.any():
+        raise ValueError(
+            "All gene-wise dispersion estimates are within 2 orders of magnitude of the minimum: the data look "
+            "Poisson (e.g. technical replicates). Use fit_type='mean' or check the counts."
+        )
+    fit_type = opts.fit_type
+    if fit_type == "parametric":
+        try:
+            a0, a1 = parametric_trend(base_mean[use], disp_gene[use])
+            return (lambda q: a0 + a1 / q), "parametric", [float(a0), float(a1)]
+        except TrendFitError:
+            logger.warning(
+                "fit_type='parametric', but the dispersion trend was not well captured by a0 + a1/mean; "
+                "a local regression fit was substituted (as DESeq2 does)."
+            )
+            fit_type = "local"
+    if fit_type == "local":
+        return local_trend(base_mean[use], disp_gene[use], opts.min_disp), "local", None
+    if fit_type == "mean":
+        value = mean_trend(disp_gene, opts.min_disp)
+        return (lambda q: np.full(np.shape(q), value)), "mean", [value]
+    raise ValueError(f"Unknown fit_type {opts.fit_type!r}; use 'parametric', 'local' or 'mean'.")
+
+
+def map_dispersion(counts, mu, X, disp_gene, disp_trend, prior_var, var_log_disp, opts: DESeq2Options):
+    """DESeq2 ``estimateDispersionsMAP``: returns (final dispersion, MAP dispersion, outlier flag)."""
+    max_disp = max(10.0, X.shape[0])
+    init = np.where(disp_gene > 0.1 * disp_trend, disp_gene, disp_trend)
+    disp_map, _ = _solve_dispersion(counts, mu, X, np.log(init), np.log(disp_trend), prior_var, True, opts, max_disp)
+    disp_map = np.clip(disp_map, opts.min_disp, max_disp)
+    outlier = np.log(disp_gene) > np.log(disp_trend) + opts.outlier_sd * np.sqrt(var_log_disp)
+    final = np.clip(np.where(outlier, disp_gene, disp_map), opts.min_disp, max_disp)
+    return final, disp_map, outlier
+
+
+# ------------------------------------------------------------------------ pipeline
+
+
+def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
+    """Dispersions and GLM for a block of non-zero genes; with ``trend``/``prior`` given, reuse them."""
+    norm = counts / sf[None, :]
+    base_mean = norm.mean(axis=1)
+    base_var = norm.var(axis=1, ddof=1)
+    disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts)
+    info = {}
+    if trend is None:
+        trend_fn, fit_type, trend_coefs = dispersion_trend(base_mean, disp_gene, opts)
+        disp_fit = trend_fn(base_mean)
+        above = disp_gene >= 100 * opts.min_disp
+        prior_var, var_log_disp, expected = dispersion_prior_var(
+            np.log(disp_gene[above]) - np.log(disp_fit[above]), X.shape[0], X.shape[1]
+        )
+        info = {"trend_fn": trend_fn, "fit_type": fit_type, "trend_coefs": trend_coefs, "prior_var": prior_var,
+                "var_log_disp": var_log_disp, "expected_var_log_disp": expected}
+    else:
+        trend_fn = trend
+        disp_fit = trend_fn(base_mean)
+        prior_var, var_log_disp = prior
+    final, disp_map, outlier = map_dispersion(counts, mu, X, disp_gene, disp_fit, prior_var, var_log_disp, opts)
+    fit = glm(counts, sf, X, final, opts)
+    genes = {"base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
+             "dispersion_gene_iter": disp_iter, "dispersion_trend": disp_fit, "dispersion_map": disp_map,
+             "dispersion": final, "dispersion_outlier": outlier}
+    return genes, fit, info
+
+
+def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts: DESeq2Options | None = None,
+               n_jobs: int | None = None) -> FitResult:
+    """Run the DESeq2 pipeline on a (genes x samples) count matrix and a design matrix."""
+    opts = opts or DESeq2Options()
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    G, m = counts.shape
+    p = X.shape[1]
+    if isinstance(size_factors, str):
+        sf, sf_kind = estimate_size_factors(counts, size_factors)
+    else:
+        sf, sf_kind = np.asarray(size_factors, dtype=float), "user"
+    all_zero = counts.sum(axis=1) == 0
+    nz = np.nonzero(~all_zero)[0]
+    with settings.threads(n_jobs):
+        logger.info("fitting %d genes x %d samples (%d all-zero genes skipped)", nz.size, m, G - nz.size)
+        Ynz = np.ascontiguousarray(counts[nz])
+        genes, fit, info = _gene_fits(Ynz, sf, X, opts)
+        robust = ck.robust_dispersion(Ynz / sf[None, :], X)
+        cooks = ck.cooks_distance(Ynz, fit["mu"], fit["hat"], robust, p)
+        maxc = ck.max_cooks(cooks, X)
+        replaced = np.zeros(nz.size, dtype=bool)
+        replaced_counts = None
+        replaceable = ck.replicates_in_cell(X) >= opts.min_replicates_for_replace
+        if m > p and replaceable.any():
+            cutoff = ck.cooks_cutoff(m, p)
+            newY, replace = ck.replacement_counts(Ynz, sf, cooks, cutoff, replaceable)
+            new_zero = newY.sum(axis=1) == 0
+            refit = np.nonzero(replace & ~new_zero)[0]
+            logger.info("replacing outlier counts in %d genes and refitting them", int(replace.sum()))
+            if refit.size:
+                g2, f2, _ = _gene_fits(np.ascontiguousarray(newY[refit]), sf, X, opts, trend=info["trend_fn"],
+                                       prior=(info["prior_var"], info["var_log_disp"]))
+                for k, v in g2.items():
+                    genes[k][refit] = v
+                for k, v in f2.items():
+                    fit[k][refit] = v
+            norm_new = newY / sf[None, :]
+            genes["base_mean"] = norm_new.mean(axis=1)
+            genes["base_var"] = norm_new.var(axis=1, ddof=1)
+            replaced = replace
+            if replaceable.all():
+                maxc = np.full(nz.size, np.nan)
+            else:
+                c2 = cooks.copy()
+                c2[:, replaceable] = 0.0
+                maxc = ck.max_cooks(c2, X)
+            if replace.any():
+                replaced_counts = counts.copy()
+                replaced_counts[nz] = newY
+            for key in ("beta", "cov", "mu", "deviance", "hat"):
+                fit[key][new_zero & replace] = np.nan
+
+    def full(values, fill=np.nan, dtype=float):
+        out = np.full((G,) + np.shape(values)[1:], fill, dtype=dtype)
+        out[nz] = values
+        return out
+
+    coef = full(fit["beta"]) / LN2
+    cov = full(fit["cov"]) / LN2**2
+    mu = full(fit["mu"])
+    cooks_full = full(cooks)
+    base_mean = np.zeros(G)
+    base_mean[nz] = genes["base_mean"]
+    gene_info = {
+        "base_var": full(genes["base_var"], fill=0.0),
+        "dispersion_gene": full(genes["dispersion_gene"]),
+        "dispersion_trend": full(genes["dispersion_trend"]),
+        "dispersion_map": full(genes["dispersion_map"]),
+        "dispersion_outlier": full(genes["dispersion_outlier"], fill=False, dtype=bool),
+        "converged": full(fit["converged"], fill=False, dtype=bool),
+        "iterations": full(fit["iters"], fill=0, dtype=np.int64),
+        "deviance": full(fit["deviance"]),
+        "max_cooks": full(maxc),
+        "replaced": full(replaced, fill=False, dtype=bool),
+        "all_zero": all_zero,
+    }
+    params = {
+        "size_factor_type": sf_kind,
+        "fit_type": info["fit_type"],
+        "trend_coefficients": info["trend_coefs"],
+        "prior_var": float(info["prior_var"]),
+        "var_log_disp": float(info["var_log_disp"]),
+        "expected_var_log_disp": float(info["expected_var_log_disp"]),
+        "n_replaced_genes": int(replaced.sum()),
+        "replaceable_samples": int(replaceable.sum()) if m > p else 0,
+    }
+    return FitResult(
+        method="deseq2",
+        coef=coef,
+        cov=cov,
+        size_factors=sf,
+        base_mean=base_mean,
+        dispersion=full(genes["dispersion"]),
+        mu=mu,
+        gene_info=gene_info,
+        params=params,
+        extra={"cooks": cooks_full, "replaced_counts": replaced_counts},
+    )

@@ -1,0 +1,71 @@
+"""DESeq2 size factors: median-of-ratios ("ratio") and the positive-counts variant ("poscounts")."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger("pbglm")
+
+
+def _median_ratio(counts: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
+    """Per sample: exp(median over usable genes of log(count) - log geometric mean)."""
+    usable = np.isfinite(log_geo_means)
+    sf = np.empty(counts.shape[1])
+    with np.errstate(divide="ignore"):
+        logc = np.log(counts[usable])
+    lgm = log_geo_means[usable]
+    for j in range(counts.shape[1]):
+        col = logc[:, j]
+        ok = np.isfinite(col)
+        sf[j] = np.exp(np.median(col[ok] - lgm[ok])) if ok.any() else np.nan
+    return sf
+
+
+def size_factors_ratio(counts: np.ndarray) -> np.ndarray:
+    """DESeq2 ``estimateSizeFactorsForMatrix(type="ratio")`` for a (genes x samples) matrix.
+
+    Raises
+    ------
+    ValueError
+        When every gene has at least one zero (use ``poscounts``).
+    """
+    with np.errstate(divide="ignore"):
+        log_geo_means = np.log(counts).mean(axis=1)
+    if not np.isfinite(log_geo_means).any():
+        raise ValueError(
+            "Every gene has at least one zero count, so the median-of-ratios size factors are undefined. "
+            "Use size_factors='poscounts'."
+        )
+    return _median_ratio(counts, log_geo_means)
+
+
+def size_factors_poscounts(counts: np.ndarray) -> np.ndarray:
+    """DESeq2 ``type="poscounts"``: geometric means over positive counts, rescaled to geometric mean 1."""
+    m = counts.shape[1]
+    with np.errstate(divide="ignore"):
+        logc = np.log(counts)
+    logc[~np.isfinite(logc)] = 0.0
+    log_geo_means = logc.sum(axis=1) / m
+    log_geo_means[counts.sum(axis=1) == 0] = -np.inf
+    # geoMeanNZ gives 0 for all-zero genes; log(0) = -Inf drops them as in DESeq2
+    sf = _median_ratio(counts, log_geo_means)
+    return sf / np.exp(np.mean(np.log(sf)))
+
+
+def estimate_size_factors(counts: np.ndarray, kind: str = "ratio") -> tuple[np.ndarray, str]:
+    """Size factors of the kind asked for; ``"ratio"`` falls back to ``"poscounts"`` with a log message.
+
+    Returns the factors and the kind actually used.
+    """
+    if kind == "ratio":
+        with np.errstate(divide="ignore"):
+            finite = np.isfinite(np.log(counts).mean(axis=1)).any()
+        if not finite:
+            logger.info("every gene contains at least one zero: using size_factors='poscounts'")
+            return size_factors_poscounts(counts), "poscounts"
+        return size_factors_ratio(counts), "ratio"
+    if kind == "poscounts":
+        return size_factors_poscounts(counts), "poscounts"
+    raise ValueError(f"Unknown size factor method {kind!r}; use 'ratio', 'poscounts' or pass an array.")

@@ -1,0 +1,3 @@
+"""pbglm.pl."""
+
+__all__: list[str] = []

@@ -1,0 +1,215 @@
+"""``tl.fit``: read counts and design from the AnnData, run a method pipeline, write results."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+from anndata import AnnData
+
+from .. import __name__ as _pkg
+from .._design import build_design
+from .._io import read_counts, write_fit
+from .._methods.deseq2 import DESeq2Options, fit_deseq2
+
+logger = logging.getLogger("pbglm")
+
+METHODS = ("deseq2", "edger")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(_pkg)
+    except PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _clear(adata: AnnData, key: str) -> None:
+    """Remove results of an earlier fit stored under ``key``."""
+    for name in [k for k in adata.varm.keys() if k.startswith(f"{key}_")]:
+        del adata.varm[name]
+    for name in [c for c in adata.var.columns if c.startswith(f"{key}_")]:
+        del adata.var[name]
+    for name in [c for c in adata.obs.columns if c.startswith(f"{key}_")]:
+        del adata.obs[name]
+    for name in [k for k in adata.layers.keys() if k.startswith(f"{key}_")]:
+        del adata.layers[name]
+    adata.uns.pop(key, None)
+
+
+def _size_factor_option(adata: AnnData, size_factors, mask):
+    if isinstance(size_factors, str):
+        if size_factors in ("ratio", "poscounts"):
+            return size_factors
+        if size_factors in adata.obs.columns:
+            values = adata.obs[size_factors].to_numpy(dtype=float)[mask]
+        else:
+            raise ValueError(
+                f"size_factors={size_factors!r} is neither 'ratio', 'poscounts' nor a column of .obs "
+                f"({list(adata.obs.columns)})."
+            )
+    else:
+        values = np.asarray(size_factors, dtype=float)
+        if values.shape != (adata.n_obs,):
+            raise ValueError(f"size_factors has shape {values.shape}; expected one value per sample ({adata.n_obs}).")
+        values = values[mask]
+    if not np.all(np.isfinite(values) & (values > 0)):
+        raise ValueError("size_factors must be positive and finite for every sample.")
+    return values
+
+
+def _fit_one(adata, counts, design_formula, *, mask, method, reference, size_factors, fit_type, layer, key,
+             group, n_jobs, filter_by_expr):
+    sub_obs = adata.obs.loc[mask] if mask is not None else adata.obs
+    design = build_design(sub_obs, design_formula, reference)
+    m_mask = np.ones(adata.n_obs, dtype=bool) if mask is None else mask
+    Y = counts[:, m_mask]
+    extra = {"layer": "None" if layer is None else layer, "reference": dict(reference or {})}
+    if method == "deseq2":
+        sf = _size_factor_option(adata, size_factors, m_mask)
+        fit = fit_deseq2(Y, design.matrix, size_factors=sf, opts=DESeq2Options(fit_type=fit_type), n_jobs=n_jobs)
+        replaced = fit.extra.get("replaced_counts")
+        if replaced is not None:
+            extra["replaced_counts_layer"] = f"{key}_replaced_counts"
+            layer_name = f"{key}_replaced_counts"
+            if layer_name not in adata.layers:
+                adata.layers[layer_name] = counts.T.copy()
+            full = adata.layers[layer_name]
+            full[np.ix_(m_mask, np.arange(adata.n_vars))] = replaced.T
+        from .._methods.deseq2_results import counts_above_outlier
+
+        fit.gene_info["n_counts_above_outlier"] = counts_above_outlier(Y, np.nan_to_num(fit.extra["cooks"], nan=-1))
+    else:
+        from .._methods.edger_fit import fit_edger_design
+
+        fit = fit_edger_design(Y, design.matrix, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
+    write_fit(adata, fit, design, key=key, obs_mask=mask, group=group, extra_params=extra)
+
+
+def fit(
+    adata: AnnData,
+    design: str,
+    *,
+    method: str = "deseq2",
+    layer: str | None = None,
+    reference: dict[str, str] | None = None,
+    groupby: str | None = None,
+    groups: Sequence[str] | None = None,
+    size_factors="ratio",
+    fit_type: str = "parametric",
+    filter_by_expr: bool = True,
+    key_added: str = "pbglm",
+    n_jobs: int | None = None,
+    copy: bool = False,
+) -> AnnData | None:
+    """Fit a negative-binomial GLM to every gene.
+
+    Parameters
+    ----------
+    adata
+        Samples (or pseudobulks) x genes, raw integer counts in ``X`` or ``layer`` (dense or sparse).
+    design
+        A formula over ``.obs`` columns, e.g. ``"~ batch + condition"``. Categorical columns keep
+        their level order (first level = reference); string columns become factors with sorted
+        levels; numeric columns are slopes. ``0 +`` drops the intercept; ``a * b`` / ``a:b``
+        add interactions. Coefficients are named ``Intercept``, ``factor[level]``, ``numeric``
+        and ``f1[l1]:f2[l2]``.
+    method
+        ``"deseq2"`` (DESeq2's ``DESeq()``: size factors, Cox-Reid dispersions, trend, MAP
+        shrinkage, Wald/LRT, Cook's outliers, independent filtering) or ``"edger"`` (TMM,
+        filterByExpr, estimateDisp, glmQLFit with robust empirical Bayes, QL F-tests).
+    layer
+        Layer holding raw counts; ``None`` uses ``X``.
+    reference
+        Reference level per factor, e.g. ``{"dex": "untrt"}``, overriding the level order.
+    groupby
+        An ``.obs`` column: fit one model per group (e.g. per cell type). Groups that cannot be
+        fit are skipped with a warning and their reason is recorded.
+    groups
+        Restrict ``groupby`` to these groups.
+    size_factors
+        DESeq2 only: ``"ratio"`` (median of ratios; falls back to ``"poscounts"`` with a log
+        message when every gene has a zero), ``"poscounts"``, an ``.obs`` column name or an
+        array with one value per sample.
+    fit_type
+        DESeq2 only: dispersion trend, ``"parametric"`` (falls back to ``"local"`` with a warning),
+        ``"local"`` or ``"mean"``.
+    filter_by_expr
+        edgeR only: drop genes failing edgeR's ``filterByExpr`` before fitting (their results are NaN).
+    key_added
+        Prefix of every key written.
+    n_jobs
+        Threads for the numba kernels (default: :attr:`pbglm.settings.n_jobs`, i.e. all cores).
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None``, or a new AnnData when ``copy=True``. Writes (``key`` = ``key_added``):
+
+    ``.obs[f'{key}_size_factor']``
+        Per-sample normalisation factors.
+    ``.var[f'{key}_base_mean']``, ``.var[f'{key}_dispersion']``
+        Mean of normalised counts; dispersion used for inference. Further ``.var`` columns:
+        DESeq2 ``dispersion_gene``, ``dispersion_trend``, ``dispersion_map``,
+        ``dispersion_outlier``, ``converged``, ``iterations``, ``deviance``, ``max_cooks``,
+        ``replaced``, ``all_zero``; edgeR ``ave_log_cpm``, ``dispersion_common``,
+        ``dispersion_trend``, ``dispersion_tagwise``, ``ql_dispersion``, ``ql_dispersion_prior``,
+        ``ql_dispersion_post``, ``df_prior``, ``df_residual``, ``filtered``.
+    ``.varm[f'{key}_coef']``, ``.varm[f'{key}_se']``
+        DataFrames (genes x design columns): coefficients and standard errors, log2 scale.
+    ``.varm[f'{key}_cov']``
+        Coefficient covariance per gene, flattened to p*p columns (log2 scale).
+    ``.layers[f'{key}_replaced_counts']``
+        DESeq2 only, when outlier counts were replaced (design cells with >= 7 replicates).
+    ``.uns[key]``
+        ``formula``, ``method``, ``design`` (the design matrix as a DataFrame),
+        ``design_columns``, ``factors`` (levels), ``numeric``, ``fit`` (trend coefficients,
+        prior variance, ...), ``layer``, ``version``; tests add ``tests``.
+    With ``groupby`` the per-gene results go to ``.varm[f'{key}_genes:{group}']``,
+    ``.varm[f'{key}_coef:{group}']`` etc. and ``.uns[key]['groups'][group]``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}; use one of {METHODS}.")
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"adata must be an AnnData, got {type(adata).__name__}.")
+    if copy:
+        adata = adata.copy()
+    counts = read_counts(adata, layer)
+    _clear(adata, key_added)
+    adata.uns[key_added] = {"version": _version(), "method": method, "formula": design}
+    common = dict(method=method, reference=reference, size_factors=size_factors, fit_type=fit_type, layer=layer,
+                  key=key_added, n_jobs=n_jobs, filter_by_expr=filter_by_expr)
+    if groupby is None:
+        _fit_one(adata, counts, design, mask=None, group=None, **common)
+    else:
+        if groupby not in adata.obs.columns:
+            raise KeyError(f"groupby={groupby!r} is not a column of .obs; available: {list(adata.obs.columns)}.")
+        col = adata.obs[groupby].astype(str)
+        all_groups = list(dict.fromkeys(adata.obs[groupby].astype("category").cat.categories.astype(str)))
+        wanted = all_groups if groups is None else [str(g) for g in groups]
+        missing = [g for g in wanted if g not in set(col)]
+        adata.uns[key_added]["groupby"] = groupby
+        adata.uns[key_added]["groups"] = {}
+        skipped = {}
+        for g in wanted:
+            if g in missing:
+                skipped[g] = "no samples in this group"
+                continue
+            mask = (col == g).to_numpy()
+            try:
+                _fit_one(adata, counts, design, mask=mask, group=g, **common)
+            except (ValueError, KeyError) as err:
+                skipped[g] = str(err)
+        adata.uns[key_added]["skipped"] = skipped
+        if skipped:
+            warnings.warn(
+                "Groups not fit: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning, stacklevel=2
+            )
+        if len(skipped) == len(wanted):
+            raise ValueError(f"No group of {groupby!r} could be fit: {skipped}")
+    return adata if copy else None

@@ -1,0 +1,328 @@
+"""``tl.test``: Wald, likelihood-ratio and quasi-likelihood tests of a stored fit."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+
+from .._contrast import resolve_contrast, safe_name
+from .._design import build_design, dependent_columns
+from .._io import TEST_COLUMNS, read_counts, varm_key, write_test
+from .._methods import deseq2_results as dr
+from .._methods.deseq2 import DESeq2Options, glm
+from .._settings import settings
+
+logger = logging.getLogger("pbglm")
+
+
+@dataclass
+class StoredFit:
+    """A fit as read back from the AnnData (one group, or the whole object)."""
+
+    record: dict
+    group: str | None
+    mask: np.ndarray
+    genes: pd.DataFrame
+    coef: np.ndarray
+    cov: np.ndarray
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.record["design_columns"])
+
+    @property
+    def factors(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self.record["factors"].items()}
+
+    @property
+    def design(self) -> np.ndarray:
+        return np.asarray(self.record["design"], dtype=float)
+
+    @property
+    def method(self) -> str:
+        return str(self.record["method"])
+
+
+def _uns(adata: AnnData, key: str) -> dict:
+    if key not in adata.uns or "design_columns" not in adata.uns[key] and "groups" not in adata.uns[key]:
+        raise KeyError(f"No fit stored under key {key!r}: run pbglm.tl.fit(adata, design) first.")
+    return adata.uns[key]
+
+
+def stored_fits(adata: AnnData, key: str) -> list[StoredFit]:
+    """Every fit stored under ``key`` (one per group with ``groupby``)."""
+    uns = _uns(adata, key)
+    if "groups" in uns:
+        groups = list(uns["groups"].keys())
+    else:
+        groups = [None]
+    fits = []
+    for g in groups:
+        rec = uns if g is None else uns["groups"][g]
+        design = rec["design"]
+        mask = np.asarray(adata.obs_names.isin(design.index))
+        if g is None:
+            cols = {c[len(key) + 1 :]: adata.var[c] for c in adata.var.columns if c.startswith(f"{key}_")}
+            genes = pd.DataFrame(cols, index=adata.var_names)
+        else:
+            genes = adata.varm[varm_key(key, "genes", g)]
+        p = len(rec["design_columns"])
+        coef = np.asarray(adata.varm[varm_key(key, "coef", g)], dtype=float)
+        cov = np.asarray(adata.varm[varm_key(key, "cov", g)], dtype=float).reshape(-1, p, p)
+        fits.append(StoredFit(record=rec, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
+    return fits
+
+
+def _counts_for(adata: AnnData, fit: StoredFit, *, replaced: bool) -> np.ndarray:
+    layer = fit.record.get("layer", "None")
+    layer = None if layer == "None" else layer
+    rep = fit.record.get("replaced_counts_layer")
+    if replaced and rep is not None and rep in adata.layers:
+        layer = rep
+    return read_counts(adata, layer)[:, fit.mask]
+
+
+def _zero_groups(adata, fit: StoredFit, counts, desc) -> np.ndarray | None:
+    if desc.get("kind") != "levels":
+        return None
+    col = adata.obs.loc[fit.mask, desc["factor"]].astype(str).to_numpy()
+    sel = np.isin(col, [desc["level"], desc["reference"]])
+    return np.all(counts[:, sel] == 0, axis=1)
+
+
+def _single_two_level_factor(fit: StoredFit) -> bool:
+    f = fit.factors
+    return len(f) == 1 and not list(fit.record.get("numeric", [])) and len(next(iter(f.values()))) == 2
+
+
+def _reduced_matrix(adata, fit: StoredFit, reduced, drop):
+    cols = fit.columns
+    X = fit.design
+    if drop is not None:
+        drop = [drop] if isinstance(drop, str) else list(drop)
+        unknown = [d for d in drop if d not in cols]
+        if unknown:
+            raise KeyError(f"Coefficient(s) {unknown} do not exist; valid names are {cols}.")
+        keep = [i for i, c in enumerate(cols) if c not in drop]
+        return X[:, keep], f"drop {drop}"
+    reference = fit.record.get("reference", {})
+    reference = dict(reference) if isinstance(reference, dict) else {}
+    rd = build_design(adata.obs.loc[fit.mask], reduced, reference or None)
+    X0 = rd.matrix
+    if X0.shape[1] >= X.shape[1]:
+        raise ValueError(
+            f"The reduced design {reduced!r} has {X0.shape[1]} columns, not fewer than the full design's "
+            f"{X.shape[1]}: it must be nested in (a special case of) {fit.record['formula']!r}."
+        )
+    coef, *_ = np.linalg.lstsq(X, X0, rcond=None)
+    if np.linalg.norm(X0 - X @ coef) > 1e-8 * max(1.0, np.linalg.norm(X0)):
+        raise ValueError(
+            f"The reduced design {reduced!r} is not nested in the full design {fit.record['formula']!r}: "
+            "every reduced term must also be in the full formula."
+        )
+    return X0, reduced
+
+
+def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_threshold, alt, use_t,
+                 cooks_filter, independent_filter):
+    genes = fit.genes
+    base_mean = genes["base_mean"].to_numpy(dtype=float)
+    all_zero = genes["all_zero"].to_numpy(dtype=bool)
+    m, p = fit.design.shape
+    params: dict = {}
+    counts = _counts_for(adata, fit, replaced=False)
+    if reduced is None and drop is None:
+        df = (m - p) if use_t else None
+        lfc, se, stat, pvalue = dr.wald_results(fit.coef, fit.cov, vec, lfc_threshold=lfc_threshold, alt=alt, df=df,
+                                                zero_groups=_zero_groups(adata, fit, counts, desc))
+        params.update(kind="wald", use_t=bool(use_t))
+    else:
+        if lfc_threshold:
+            raise ValueError("Thresholded tests (lfc_threshold > 0) must be Wald tests; drop reduced=/drop=.")
+        X0, label = _reduced_matrix(adata, fit, reduced, drop)
+        Yr = _counts_for(adata, fit, replaced=True)
+        sf = adata.obs.loc[fit.mask, f"{fit.record['key']}_size_factor"].to_numpy(dtype=float)
+        nz = np.nonzero(~all_zero)[0]
+        disp = genes["dispersion"].to_numpy(dtype=float)
+        with settings.threads(None):
+            red = glm(np.ascontiguousarray(Yr[nz]), sf, X0, disp[nz], DESeq2Options())
+        dev_red = np.full(base_mean.size, np.nan)
+        dev_red[nz] = red["deviance"]
+        df_test = p - X0.shape[1]
+        stat, pvalue = dr.lrt_pvalues(dev_red, genes["deviance"].to_numpy(dtype=float), df_test)
+        lfc, se = dr.contrast_estimate(fit.coef, fit.cov, vec)
+        params.update(kind="lrt", reduced=label, df=int(df_test))
+    guard = genes["n_counts_above_outlier"].to_numpy() if _single_two_level_factor(fit) else None
+    pvalue, padj, info = dr.adjust(pvalue, base_mean, genes["max_cooks"].to_numpy(dtype=float), n_samples=m,
+                                   n_coefs=p, alpha=alpha, cooks_filter=cooks_filter,
+                                   independent_filter=independent_filter, cooks_guard=guard)
+    params.update(info)
+    for arr in (lfc, se, stat, pvalue, padj):
+        arr[all_zero] = np.nan
+    table = {"base_mean": base_mean, "log2fc": lfc, "lfc_se": se, "stat": stat, "pvalue": pvalue, "padj": padj}
+    return table, params
+
+
+def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold):
+    from .._methods.edger_fit import test_edger_design
+
+    counts = _counts_for(adata, fit, replaced=False)
+    return test_edger_design(counts, fit, vec, kind=kind, coefs=coefs, lfc_threshold=lfc_threshold)
+
+
+def test(
+    adata: AnnData,
+    contrast=None,
+    *,
+    reduced: str | None = None,
+    drop: str | Sequence[str] | None = None,
+    name: str | None = None,
+    kind: str | None = None,
+    alpha: float = 0.1,
+    lfc_threshold: float = 0.0,
+    alt: str = "greaterAbs",
+    use_t: bool = False,
+    cooks_filter: bool = True,
+    independent_filter: bool = True,
+    key_added: str = "pbglm",
+    copy: bool = False,
+) -> AnnData | None:
+    """Test a contrast (Wald / QL F) or a nested model (likelihood-ratio) for every gene.
+
+    Parameters
+    ----------
+    adata
+        An AnnData fit by :func:`pbglm.tl.fit`.
+    contrast
+        What to test: ``(factor, level, reference)``, a coefficient name (``"dex[trt]"``), a
+        dict ``{coefficient: weight}``, a vector over the design columns, or an expression such as
+        ``"DrugA - DrugB"``. With ``reduced``/``drop`` it only chooses which log2 fold change is
+        reported (default: the last design column, as DESeq2).
+    reduced
+        A reduced formula nested in the fitted one: likelihood-ratio test (DESeq2 ``nbinomLRT``;
+        edgeR: the coefficients absent from it are tested jointly).
+    drop
+        Coefficient name(s) to remove from the full design for a joint test ("changed in any
+        condition"); an alternative to ``reduced``.
+    name
+        Name of the stored test; default derived from the contrast (``dex_trt_vs_untrt``) or
+        ``lrt_...``.
+    kind
+        edgeR only: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT).
+    alpha
+        FDR level used by independent filtering.
+    lfc_threshold, alt
+        Test ``|log2fc| > lfc_threshold`` (``alt="greaterAbs"``), ``< lfc_threshold``
+        (``"lessAbs"``), ``> lfc_threshold`` (``"greater"``) or ``< -lfc_threshold`` (``"less"``),
+        as DESeq2 ``results(lfcThreshold=, altHypothesis=)``; edgeR uses glmTreat (greaterAbs only).
+    use_t
+        DESeq2: t distribution with m - p degrees of freedom instead of the normal (``useT``).
+    cooks_filter, independent_filter
+        DESeq2's Cook's outlier filter and independent filtering on the mean count.
+    key_added
+        Key of the fit to test.
+    copy
+        Return a modified copy instead of writing into ``adata``.
+
+    Returns
+    -------
+    ``None`` (or a copy with ``copy=True``). Writes ``.varm[f'{key}_test_{name}']``: a DataFrame
+    with ``base_mean, log2fc, lfc_se, stat, pvalue, padj`` (edgeR adds ``log_cpm``), and
+    ``.uns[key]['tests'][name]``: kind, contrast vector and names, alpha, threshold, filter
+    threshold, Cook's cutoff. With ``groupby`` fits one table per group (``...:{group}``).
+    """
+    if copy:
+        adata = adata.copy()
+    if reduced is not None and drop is not None:
+        raise ValueError("Give either reduced= or drop=, not both.")
+    fits = stored_fits(adata, key_added)
+    method = str(adata.uns[key_added]["method"])
+    if contrast is None and reduced is None and drop is None:
+        raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
+    if lfc_threshold < 0:
+        raise ValueError(f"lfc_threshold must be >= 0 (a log2 fold change), got {lfc_threshold}.")
+    results = {}
+    test_name = None
+    record_params = {}
+    skipped = {}
+    for fit in fits:
+        fit.record["key"] = key_added
+        try:
+            if contrast is None:
+                last = fit.columns[-1]
+                vec, default_name, desc = resolve_contrast(last, fit.columns, fit.factors)
+                if drop is not None:
+                    dropped = [drop] if isinstance(drop, str) else list(drop)
+                    default_name = "lrt_drop_" + "_".join(dropped)
+                else:
+                    default_name = "lrt_" + safe_name(reduced.replace(" ", ""))
+            else:
+                vec, default_name, desc = resolve_contrast(contrast, fit.columns, fit.factors)
+                if reduced is not None or drop is not None:
+                    default_name = "lrt_" + default_name
+            if method == "deseq2":
+                table, params = _test_deseq2(adata, fit, vec, desc, reduced=reduced, drop=drop, alpha=alpha,
+                                             lfc_threshold=lfc_threshold, alt=alt, use_t=use_t,
+                                             cooks_filter=cooks_filter, independent_filter=independent_filter)
+            else:
+                coefs = None
+                if drop is not None:
+                    coefs = [drop] if isinstance(drop, str) else list(drop)
+                elif reduced is not None:
+                    X0, _ = _reduced_matrix(adata, fit, reduced, None)
+                    coefs = _coefs_not_in(fit, X0)
+                table, params = _test_edger(adata, fit, vec, desc, kind=kind or "qlf", coefs=coefs,
+                                            lfc_threshold=lfc_threshold)
+        except (KeyError, ValueError) as err:
+            if fit.group is None:
+                raise
+            skipped[fit.group] = str(err)
+            continue
+        test_name = name or default_name
+        frame = pd.DataFrame(table, index=adata.var_names)
+        frame = frame[TEST_COLUMNS + [c for c in frame.columns if c not in TEST_COLUMNS]]
+        params.update(contrast=np.asarray(vec, dtype=float), contrast_columns=fit.columns, description=desc,
+                      alpha=alpha, lfc_threshold=lfc_threshold, alt=alt)
+        results[fit.group] = (frame, params)
+        record_params = params
+    if not results:
+        raise ValueError(f"The test could not be run in any group: {skipped}")
+    if skipped:
+        warnings.warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning,
+                      stacklevel=2)
+    for group, (frame, params) in results.items():
+        write_test(adata, frame, key=key_added, name=test_name, params=params if group is None else {}, group=group)
+    if fits[0].group is not None:
+        tests = adata.uns[key_added].setdefault("tests", {})
+        tests[test_name] = {**_plain_params(record_params), "groups": list(map(str, results)),
+                            "skipped": {str(k): v for k, v in skipped.items()}}
+        for group, (_, params) in results.items():
+            adata.uns[key_added]["groups"][group].setdefault("tests", {})[test_name] = _plain_params(params)
+    logger.info("stored test %r", test_name)
+    return adata if copy else None
+
+
+def _plain_params(params: dict) -> dict:
+    from .._io import _plain
+
+    return _plain(params)
+
+
+def _coefs_not_in(fit: StoredFit, X0: np.ndarray) -> list[str]:
+    """Design columns of the full model that the reduced model does not span (the tested ones)."""
+    X = fit.design
+    cols = fit.columns
+    out = []
+    basis = X0
+    for j, c in enumerate(cols):
+        trial = np.column_stack([basis, X[:, j]])
+        if not dependent_columns(trial, [f"b{i}" for i in range(trial.shape[1])]):
+            basis = trial
+            out.append(c)
+    return out
