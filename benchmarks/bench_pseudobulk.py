@@ -35,7 +35,7 @@ def _fill_rows(indptr, indices, data, n_genes, seed):
     """Fill each CSR row with distinct sorted random columns and integer counts (1 + geometric-like)."""
     n_rows = indptr.shape[0] - 1
     for i in prange(n_rows):
-        np.random.seed(seed + i)
+        np.random.seed(seed + i)  # noqa: NPY002 (numba: per-thread legacy RNG)
         s = indptr[i]
         k = indptr[i + 1] - s
         if k == 0:
@@ -44,14 +44,14 @@ def _fill_rows(indptr, indices, data, n_genes, seed):
         # floor(u_i * (n_genes - k)) is non-decreasing, so adding i makes it strictly increasing.
         acc = 0.0
         for t in range(k):
-            acc += -np.log(1.0 - np.random.random())
+            acc += -np.log(1.0 - np.random.random())  # noqa: NPY002
             data[s + t] = acc  # store the running sum temporarily
-        total = acc - np.log(1.0 - np.random.random())
+        total = acc - np.log(1.0 - np.random.random())  # noqa: NPY002
         span = n_genes - k
         for t in range(k):
             indices[s + t] = np.int32(np.floor(data[s + t] / total * span)) + t
         for t in range(k):
-            data[s + t] = np.float32(1.0 + np.floor(-1.5 * np.log(1.0 - np.random.random())))
+            data[s + t] = np.float32(1.0 + np.floor(-1.5 * np.log(1.0 - np.random.random())))  # noqa: NPY002
 
 
 def make_counts(n_cells: int, n_genes: int, nnz_per_cell: float, seed: int = 0) -> sparse.csr_matrix:
@@ -190,9 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     pb = measure(
-        lambda: pbglm.pp.pseudobulk(
-            adata, "donor", "cell_type", min_cells=0, min_counts=0, n_jobs=args.n_jobs
-        ),
+        lambda: pbglm.pp.pseudobulk(adata, "donor", "cell_type", min_cells=0, min_counts=0, n_jobs=args.n_jobs),
         repeats=args.repeats,
     )
     rows.append(("pbglm.pp.pseudobulk", pb))
@@ -213,9 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("scanpy is not installed: skipped", file=sys.stderr)
         else:
-            scr = measure(
-                lambda: sc.get.aggregate(adata, by=["donor", "cell_type"], func="sum"), repeats=args.repeats
-            )
+            scr = measure(lambda: sc.get.aggregate(adata, by=["donor", "cell_type"], func="sum"), repeats=args.repeats)
             sc_res = scr.pop("result")
             rows.append((f"scanpy.get.aggregate (scanpy {_version('scanpy')})", scr))
             sc_sum = np.asarray(sc_res.layers["sum"])

@@ -1,17 +1,18 @@
-"""Batched Cox-Reid adjusted profile likelihood maximisation for NB dispersions.
+"""Batched Cox-Reid adjusted profile likelihood maximisation for NB dispersions (DESeq2 ``fitDisp``).
 
 For one gene with counts y, fixed means mu and design X, in ``a = log(alpha)`` (``r = 1/alpha``):
 
-    F(a) = sum_j [lgamma(y_j + r) - lgamma(r) - y_j log(mu_j + r) - r log(1 + mu_j alpha)]
-           - 1/2 log det(X^T W X)                       W = diag(mu / (1 + alpha mu))
-           [ - (a - a_prior)^2 / (2 s2_prior) ]        (MAP only)
+    lp(a) = sum_j [lgamma(y_j + r) - lgamma(r) - y_j log(mu_j + r) - r log(1 + mu_j alpha)]
+            - 1/2 log det(X^T W X)                       W = diag(mu / (1 + alpha mu))
+            [ - (a - a_prior)^2 / (2 s2_prior) ]        (MAP only)
 
-which is DESeq2's objective. The maximiser is found by a safeguarded Newton iteration on
-``F'(a) = 0`` with analytic first and second derivatives: it moves uphill from the start value,
-keeps a bracket ``F'(lo) > 0 > F'(hi)`` once one is seen and bisects when a Newton step leaves it,
-so it stops at the same local maximum that DESeq2's uphill line search reaches, to a much tighter
-tolerance. A gene whose maximum lies below ``lower`` (Poisson-like) or above ``upper`` returns
-that bound.
+:func:`fit_dispersion` is DESeq2's optimiser, step for step: gradient ascent in ``a`` with an
+Armijo backtracking line search (step ``kappa`` starting at ``kappa_0``, halved on rejection,
+grown by 1.1 and halved every 5 accepted steps), stopping when an accepted step raises ``lp`` by
+less than ``tol``, when ``a`` drops below ``min_log_alpha``, or after ``maxit`` proposals.
+Reproducing the optimiser (not just the optimum) matters: DESeq2 keeps the start value when the
+search barely moves, and refits genes that hit ``maxit`` on a grid (:func:`fit_dispersion_grid`).
+The likelihood terms that depend only on the count value are summed once per distinct count.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import numpy as np
 from numba import njit, prange
 
 from .small_linalg import cholesky, cholesky_inverse, gram
-from .special import digamma_diff, trigamma_diff
+from .special import digamma_diff, lgamma_diff
+
+_EPSILON = 1e-4  # Armijo constant
 
 
 @njit(cache=True)
@@ -40,70 +43,70 @@ def _count_table(y, values, freq):
     return n
 
 
+
+
 @njit(cache=True)
-def _derivatives(a, y, mu, values, freq, n_values, Pt, p, use_cr, A, A1, A2, L, B, work, w, w1, w2):
-    """First and second derivative of the (unpenalised) objective in a = log(alpha)."""
+def _log_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_prior, A, L, w):
     alpha = math.exp(a)
     r = 1.0 / alpha
-    m = y.shape[0]
+    ll = 0.0
+    for k in range(nv):
+        ll += freq[k] * lgamma_diff(values[k], r)
+    # y log(mu + r) + r log(1 + mu alpha) = (y + r) log(mu + r) - r log(r)
+    ll += y.shape[0] * r * math.log(r)
+    for j in range(y.shape[0]):
+        ll -= (y[j] + r) * math.log(mu[j] + r)
+        w[j] = 1.0 / (1.0 / mu[j] + alpha)
+    gram(Pt, w, p, A)
+    if cholesky(A, L):
+        logdet = 0.0
+        for k in range(p):
+            logdet += 2.0 * math.log(L[k, k])
+    else:
+        logdet = np.nan
+    lp = ll - 0.5 * logdet
+    if use_prior:
+        d = a - prior_mean
+        lp -= 0.5 * d * d / prior_var
+    return lp
+
+
+@njit(cache=True)
+def _dlog_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_prior, A, A1, L, B, work, w, w1):
+    alpha = math.exp(a)
+    r = 1.0 / alpha
     lr = 0.0
-    lrr = 0.0
-    for k in range(n_values):
+    for k in range(nv):
         lr += freq[k] * digamma_diff(values[k], r)
-        lrr += freq[k] * trigamma_diff(values[k], r)
-    for j in range(m):
-        q = mu[j] + r
-        d = (mu[j] - y[j]) / q
-        lr += d - math.log1p(mu[j] / r)
-        lrr += mu[j] / (r * q) - d / q
-    ga = -r * lr
-    gaa = r * r * lrr + r * lr
-    if use_cr:
-        for j in range(m):
-            wj = mu[j] / (1.0 + alpha * mu[j])
-            w[j] = wj
-            w1[j] = -alpha * wj * wj
-            w2[j] = -alpha * wj * wj + 2.0 * alpha * alpha * wj * wj * wj
-        gram(Pt, w, p, A)
-        if cholesky(A, L):
-            cholesky_inverse(L, B, work)
-            gram(Pt, w1, p, A1)
-            gram(Pt, w2, p, A2)
-            t1 = 0.0
-            t2 = 0.0
-            t11 = 0.0
-            for i in range(p):
-                for k in range(p):
-                    t1 += B[i, k] * A1[i, k]
-                    t2 += B[i, k] * A2[i, k]
-            # tr(B A1 B A1)
-            BA1 = B @ A1
-            for i in range(p):
-                for k in range(p):
-                    t11 += BA1[i, k] * BA1[k, i]
-            ga += -0.5 * t1
-            gaa += -0.5 * (t2 - t11)
-    return ga, gaa
+    for j in range(y.shape[0]):
+        lr += (mu[j] - y[j]) / (mu[j] + r) - math.log1p(mu[j] * alpha)
+        wj = 1.0 / (1.0 / mu[j] + alpha)
+        w[j] = wj
+        w1[j] = -alpha * wj * wj
+    g = -r * lr
+    gram(Pt, w, p, A)
+    if cholesky(A, L):
+        cholesky_inverse(L, B, work)
+        gram(Pt, w1, p, A1)
+        t = 0.0
+        for i in range(p):
+            for k in range(p):
+                t += B[i, k] * A1[i, k]
+        g -= 0.5 * t
+    else:
+        g = np.nan
+    if use_prior:
+        g -= (a - prior_mean) / prior_var
+    return g
 
 
 @njit(parallel=True, cache=True)
-def fit_dispersion(Y, MU, Pt, p, log_alpha_init, prior_mean, prior_var, use_prior, use_cr, lower, upper, maxit, tol, out, iters):
-    """Maximise the CR-adjusted (optionally MAP-penalised) likelihood for every gene.
+def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit,
+                   out, iters, initial_lp, last_lp):
+    """DESeq2's line-search maximisation of ``lp`` for every gene (see the module docstring).
 
-    Parameters
-    ----------
-    Y, MU
-        (G, m) counts and fixed fitted means (already floored by the caller).
-    Pt
-        Packed outer products of the design (see :func:`~pbglm._kernels.small_linalg.packed_outer`).
-    log_alpha_init, prior_mean
-        (G,) start values and prior means of log dispersion.
-    prior_var
-        Variance of the normal prior on log dispersion (used when ``use_prior``).
-    lower, upper
-        Bounds for log dispersion.
-    out, iters
-        (G,) outputs: the maximiser (log scale) and the number of derivative evaluations.
+    Outputs (G,): ``out`` log dispersion, ``iters`` proposals made (``== maxit``: not
+    converged), ``initial_lp`` and ``last_lp``.
     """
     G, m = Y.shape
     for g in prange(G):
@@ -114,47 +117,83 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha_init, prior_mean, prior_var, use_prio
         nv = _count_table(y, values, freq)
         A = np.empty((p, p))
         A1 = np.empty((p, p))
-        A2 = np.empty((p, p))
         L = np.empty((p, p))
         B = np.empty((p, p))
         work = np.empty(p)
         w = np.empty(m)
         w1 = np.empty(m)
-        w2 = np.empty(m)
-        a = min(max(log_alpha_init[g], lower), upper)
-        lo = -np.inf
-        hi = np.inf
+        pm = prior_mean[g]
+        a = log_alpha[g]
+        lp = _log_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, L, w)
+        dlp = _dlog_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, A1, L, B, work, w, w1)
+        kappa = kappa_0
+        initial_lp[g] = lp
         it = 0
-        while it < maxit:
+        accepted = 0
+        for _t in range(maxit):
             it += 1
-            ga, gaa = _derivatives(a, y, mu, values, freq, nv, Pt, p, use_cr, A, A1, A2, L, B, work, w, w1, w2)
-            if use_prior:
-                ga -= (a - prior_mean[g]) / prior_var
-                gaa -= 1.0 / prior_var
-            if ga > 0.0:
-                lo = a
-                if a >= upper:
+            a_propose = a + kappa * dlp
+            if a_propose < -30.0:
+                kappa = (-30.0 - a) / dlp
+            if a_propose > 10.0:
+                kappa = (10.0 - a) / dlp
+            theta_kappa = -_log_post(a + kappa * dlp, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A,
+                                     L, w)
+            theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
+            if theta_kappa <= theta_hat_kappa:
+                accepted += 1
+                a = a + kappa * dlp
+                lpnew = _log_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, L, w)
+                change = lpnew - lp
+                if change < tol:
+                    lp = lpnew
                     break
-            else:
-                hi = a
-                if a <= lower:
+                if a < min_log_alpha:
                     break
-            if gaa < 0.0:
-                step = -ga / gaa
+                lp = lpnew
+                dlp = _dlog_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, A1, L, B, work,
+                                 w, w1)
+                kappa = min(kappa * 1.1, kappa_0)
+                if accepted % 5 == 0:
+                    kappa = kappa / 2.0
             else:
-                step = 1.0 if ga > 0.0 else -1.0
-            if step > 3.0:
-                step = 3.0
-            elif step < -3.0:
-                step = -3.0
-            new = a + step
-            if new <= lo or new >= hi:
-                if np.isfinite(lo) and np.isfinite(hi):
-                    new = 0.5 * (lo + hi)
-            new = min(max(new, lower), upper)
-            if abs(new - a) < tol:
-                a = new
-                break
-            a = new
+                kappa = kappa / 2.0
         out[g] = a
         iters[g] = it
+        last_lp[g] = lp
+
+
+@njit(parallel=True, cache=True)
+def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, out):
+    """DESeq2's ``fitDispGrid``: best of a coarse grid in log dispersion, then of a finer grid
+    spanning one coarse step either side."""
+    G, m = Y.shape
+    n = grid.shape[0]
+    delta = grid[1] - grid[0]
+    for g in prange(G):
+        y = Y[g]
+        mu = MU[g]
+        values = np.empty(m)
+        freq = np.empty(m)
+        nv = _count_table(y, values, freq)
+        A = np.empty((p, p))
+        L = np.empty((p, p))
+        w = np.empty(m)
+        best = -np.inf
+        a_hat = grid[0]
+        for t in range(n):
+            v = _log_post(grid[t], y, mu, values, freq, nv, Pt, p, prior_mean[g], prior_var, use_prior, A, L, w)
+            if v > best:
+                best = v
+                a_hat = grid[t]
+        lo = a_hat - delta
+        step = 2.0 * delta / (n - 1)
+        best = -np.inf
+        a_fine = lo
+        for t in range(n):
+            a = lo + t * step
+            v = _log_post(a, y, mu, values, freq, nv, Pt, p, prior_mean[g], prior_var, use_prior, A, L, w)
+            if v > best:
+                best = v
+                a_fine = a
+        out[g] = a_fine

@@ -28,24 +28,30 @@ def nb_loglik_const(y, r):
 
 
 @njit(cache=True)
-def nb_loglik_mu(y, r, mu):
-    """The mu-dependent part of the NB log-likelihood of one gene (``size = r``)."""
-    s = 0.0
+def nb_loglik_mu(y, r, mu, log_mu):
+    """The mu-dependent part of the NB log-likelihood of one gene (``size = r``).
+
+    ``y log(mu / (mu + r)) + r log(r / (mu + r))``, written with one logarithm per sample.
+    """
+    s = y.shape[0] * r * math.log(r)
     for j in range(y.shape[0]):
-        s -= r * math.log1p(mu[j] / r)
-        if y[j] > 0.0:
-            s += y[j] * (math.log(mu[j]) - math.log(r + mu[j]))
+        s += y[j] * log_mu[j] - (y[j] + r) * math.log(mu[j] + r)
     return s
 
 
 @njit(cache=True)
-def _means(X, b, log_sf, minmu, mu):
+def _means(X, b, log_sf, minmu, mu, log_mu):
+    """Fitted means ``exp(X b + log s)`` floored at ``minmu``, and their logarithms."""
     m, p = X.shape
+    log_floor = math.log(minmu) if minmu > 0.0 else -np.inf
     for j in range(m):
         eta = log_sf[j]
         for k in range(p):
             eta += X[j, k] * b[k]
-        mu[j] = max(math.exp(eta), minmu)
+        if eta < log_floor:
+            eta = log_floor
+        log_mu[j] = eta
+        mu[j] = math.exp(eta)
 
 
 @njit(cache=True)
@@ -90,6 +96,7 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         r = 1.0 / alpha[g]
         b = beta_init[g].copy()
         mu = np.empty(m)
+        log_mu = np.empty(m)
         w = np.empty(m)
         wz = np.empty(m)
         A = np.empty((p, p))
@@ -98,14 +105,14 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         rhs = np.empty(p)
         work = np.empty(p)
         const = nb_loglik_const(y, r)
-        _means(X, b, log_sf, minmu, mu)
+        _means(X, b, log_sf, minmu, mu, log_mu)
         dev_old = 0.0
         it = 0
         for t in range(maxit):
             it += 1
             for j in range(m):
                 w[j] = mu[j] / (1.0 + alpha[g] * mu[j])
-                wz[j] = w[j] * (math.log(mu[j]) - log_sf[j] + (y[j] - mu[j]) / mu[j])
+                wz[j] = w[j] * (log_mu[j] - log_sf[j] + (y[j] - mu[j]) / mu[j])
             gram(Pt, w, p, A)
             for k in range(p):
                 A[k, k] += lam[k]
@@ -125,8 +132,8 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
             if too_large:
                 it = maxit
                 break
-            _means(X, b, log_sf, minmu, mu)
-            d = -2.0 * (const + nb_loglik_mu(y, r, mu))
+            _means(X, b, log_sf, minmu, mu, log_mu)
+            d = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
             conv = abs(d - dev_old) / (abs(d) + 0.1)
             if math.isnan(conv):
                 it = maxit
@@ -143,14 +150,14 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
             hat[g, :] = np.nan
             cov[g, :, :] = np.nan
             continue
-        _means(X, b, log_sf, minmu, mu)
+        _means(X, b, log_sf, minmu, mu, log_mu)
         for j in range(m):
             w[j] = mu[j] / (1.0 + alpha[g] * mu[j])
         _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, hat[g])
-        _means(X, b, log_sf, 0.0, mu)
+        _means(X, b, log_sf, 0.0, mu, log_mu)
         for j in range(m):
             mu_out[g, j] = mu[j]
-        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu))
+        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
 
 
 @njit(parallel=True, cache=True)
@@ -172,6 +179,7 @@ def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit,
             v = beta_init[g, k]
             b[k] = min(max(v if not np.isnan(v) else 0.0, -bound), bound)
         mu = np.empty(m)
+        log_mu = np.empty(m)
         w = np.empty(m)
         A = np.empty((p, p))
         L = np.empty((p, p))
@@ -182,8 +190,8 @@ def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit,
         work = np.empty(p)
         const = nb_loglik_const(y, r)
 
-        _means(X, b, log_sf, 0.0, mu)
-        obj = const + nb_loglik_mu(y, r, mu)
+        _means(X, b, log_sf, 0.0, mu, log_mu)
+        obj = const + nb_loglik_mu(y, r, mu, log_mu)
         for k in range(p):
             obj -= 0.5 * lam[k] * b[k] * b[k]
         ok = False
@@ -205,8 +213,8 @@ def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit,
             for _h in range(30):
                 for k in range(p):
                     trial[k] = min(max(b[k] + t * step[k], -bound), bound)
-                _means(X, trial, log_sf, 0.0, mu)
-                new = const + nb_loglik_mu(y, r, mu)
+                _means(X, trial, log_sf, 0.0, mu, log_mu)
+                new = const + nb_loglik_mu(y, r, mu, log_mu)
                 for k in range(p):
                     new -= 0.5 * lam[k] * trial[k] * trial[k]
                 if new >= obj:
@@ -214,7 +222,7 @@ def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit,
                     break
                 t *= 0.5
             if not improved:
-                _means(X, b, log_sf, 0.0, mu)
+                _means(X, b, log_sf, 0.0, mu, log_mu)
                 ok = True
                 break
             change = new - obj
@@ -228,8 +236,8 @@ def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit,
             beta[g, k] = b[k]
         for j in range(m):
             mu_out[g, j] = mu[j]
-        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu))
-        _means(X, b, log_sf, minmu, mu)
+        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
+        _means(X, b, log_sf, minmu, mu, log_mu)
         for j in range(m):
             w[j] = mu[j] / (1.0 + a * mu[j])
         _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, hat[g])

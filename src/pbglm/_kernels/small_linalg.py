@@ -18,9 +18,12 @@ def packed_outer(design: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.float64).reshape(len(rows), m))
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath={"reassoc", "contract"})
 def gram(Pt, w, p, out):
-    """``out <- X^T diag(w) X`` (p x p, symmetric) from the packed outer products."""
+    """``out <- X^T diag(w) X`` (p x p, symmetric) from the packed outer products.
+
+    Only re-association is allowed (so the dot products vectorise); no NaN/Inf assumptions.
+    """
     m = w.shape[0]
     k = 0
     for a in range(p):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._kernels.nb_dispersion import fit_dispersion
+from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
 from .._kernels.nb_glm import nb_glm_bounded, nb_glm_irls
 from .._kernels.small_linalg import packed_outer
 from .._numerics import cooks as ck
@@ -93,8 +93,7 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None)
 def initial_beta(counts, size_factors, X) -> np.ndarray:
     """Least-squares fit of ``log(normalised counts + 0.1)`` on the design (DESeq2's start)."""
     y = np.log(counts / size_factors[None, :] + 0.1)
-    coef, *_ = np.linalg.lstsq(X, y.T, rcond=None)
-    return np.ascontiguousarray(coef.T)
+    return np.ascontiguousarray(y @ np.linalg.pinv(X).T)
 
 
 def intercept_only_fit(counts, size_factors, alpha) -> dict:
@@ -137,15 +136,15 @@ def is_one_way(X: np.ndarray) -> bool:
 def linear_mu(counts, size_factors, X) -> np.ndarray:
     """Least-squares fit of normalised counts on the design, times size factors (DESeq2 linearMu)."""
     norm = counts / size_factors[None, :]
-    coef, *_ = np.linalg.lstsq(X, norm.T, rcond=None)
-    return (X @ coef).T * size_factors[None, :]
+    hat = X @ np.linalg.pinv(X)
+    return (norm @ hat.T) * size_factors[None, :]
 
 
 def rough_dispersion(norm_counts, X) -> np.ndarray:
     """DESeq2 ``roughDispEstimate``."""
     m, p = X.shape
-    coef, *_ = np.linalg.lstsq(X, norm_counts.T, rcond=None)
-    mu = np.maximum((X @ coef).T, 1.0)
+    hat = X @ np.linalg.pinv(X)
+    mu = np.maximum(norm_counts @ hat.T, 1.0)
     est = np.sum(((norm_counts - mu) ** 2 - mu) / mu**2, axis=1) / (m - p)
     return np.maximum(est, 0.0)
 
@@ -157,18 +156,31 @@ def moments_dispersion(base_mean, base_var, size_factors) -> np.ndarray:
         return (base_var - xim * base_mean) / base_mean**2
 
 
-def _solve_dispersion(counts, mu, X, log_init, prior_mean, prior_var, use_prior, opts, max_disp):
+def _line_search(counts, mu, X, log_init, prior_mean, prior_var, use_prior, opts):
     G = counts.shape[0]
     out = np.empty(G)
     iters = np.empty(G, dtype=np.int64)
-    fit_dispersion(counts, np.maximum(mu, opts.min_mu), packed_outer(X), X.shape[1], log_init, prior_mean,
-                   float(prior_var), use_prior, True, np.log(opts.min_disp / 10), np.log(max_disp), opts.disp_maxit,
-                   1e-8, out, iters)
-    return np.exp(out), iters
+    lp0 = np.empty(G)
+    lp1 = np.empty(G)
+    fit_dispersion(counts, mu, packed_outer(X), X.shape[1], log_init, prior_mean, float(prior_var), use_prior,
+                   np.log(opts.min_disp / 10), 1.0, opts.disp_tol, opts.disp_maxit, out, iters, lp0, lp1)
+    return out, iters, lp0, lp1
+
+
+def _grid(counts, mu, X, prior_mean, prior_var, use_prior, opts):
+    grid = np.linspace(np.log(opts.min_disp), np.log(max(10.0, X.shape[0])), 20)
+    out = np.empty(counts.shape[0])
+    fit_dispersion_grid(counts, mu, packed_outer(X), X.shape[1], grid, prior_mean, float(prior_var), use_prior, out)
+    return np.exp(out)
 
 
 def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DESeq2Options):
-    """DESeq2 ``estimateDispersionsGeneEst``: returns (dispersion, mu used, iterations)."""
+    """DESeq2 ``estimateDispersionsGeneEst``: returns (dispersion, mu used, iterations).
+
+    As in DESeq2, a gene keeps its start value when the line search raised the objective by
+    less than a millionth of its size, and genes whose search did not converge (or stopped at the
+    first step) are refit on a grid.
+    """
     m, p = X.shape
     max_disp = max(10.0, m)
     norm = counts / size_factors[None, :]
@@ -178,9 +190,18 @@ def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DES
         mu = linear_mu(counts, size_factors, X)
     else:
         mu = glm(counts, size_factors, X, init, opts)["mu"]
-    mu = np.maximum(mu, opts.min_mu)
-    disp, iters = _solve_dispersion(counts, mu, X, np.log(init), np.zeros(counts.shape[0]), 1.0, False, opts,
-                                    max_disp)
+    mu = np.ascontiguousarray(np.maximum(mu, opts.min_mu))
+    zeros = np.zeros(counts.shape[0])
+    log_a, iters, lp0, lp1 = _line_search(counts, mu, X, np.log(init), zeros, 1.0, False, opts)
+    disp = np.minimum(np.exp(log_a), max_disp)
+    no_increase = lp1 < lp0 + np.abs(lp0) / 1e6
+    disp[no_increase] = init[no_increase]
+    converged = (iters < opts.disp_maxit) & (iters != 1)
+    refit = ~converged & (disp > opts.min_disp * 10)
+    if refit.any():
+        idx = np.nonzero(refit)[0]
+        disp[idx] = _grid(np.ascontiguousarray(counts[idx]), np.ascontiguousarray(mu[idx]), X, zeros[idx], 1.0,
+                          False, opts)
     return np.clip(disp, opts.min_disp, max_disp), mu, iters
 
 
@@ -215,7 +236,14 @@ def map_dispersion(counts, mu, X, disp_gene, disp_trend, prior_var, var_log_disp
     """DESeq2 ``estimateDispersionsMAP``: returns (final dispersion, MAP dispersion, outlier flag)."""
     max_disp = max(10.0, X.shape[0])
     init = np.where(disp_gene > 0.1 * disp_trend, disp_gene, disp_trend)
-    disp_map, _ = _solve_dispersion(counts, mu, X, np.log(init), np.log(disp_trend), prior_var, True, opts, max_disp)
+    prior_mean = np.log(disp_trend)
+    log_a, iters, _, _ = _line_search(counts, mu, X, np.log(init), prior_mean, prior_var, True, opts)
+    disp_map = np.exp(log_a)
+    refit = iters >= opts.disp_maxit
+    if refit.any():
+        idx = np.nonzero(refit)[0]
+        disp_map[idx] = _grid(np.ascontiguousarray(counts[idx]), np.ascontiguousarray(mu[idx]), X, prior_mean[idx],
+                              prior_var, True, opts)
     disp_map = np.clip(disp_map, opts.min_disp, max_disp)
     outlier = np.log(disp_gene) > np.log(disp_trend) + opts.outlier_sd * np.sqrt(var_log_disp)
     final = np.clip(np.where(outlier, disp_gene, disp_map), opts.min_disp, max_disp)

@@ -1,3 +1,5 @@
-"""pbglm.pl."""
+"""Plotting: volcano and MA plots, effect sizes, coefficients, dispersions, p-values, design, counts."""
 
-__all__: list[str] = []
+from ._volcano import volcano
+
+__all__ = ["volcano"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from numbers import Integral, Real
 
 import numpy as np
 from anndata import AnnData
@@ -56,9 +57,9 @@ def filter_by_prop(
             "pbglm.pp.pseudobulk(..., fraction_expressing=True), or pass layer= naming the layer with the fraction "
             f"of expressing cells (available layers: {list(adata.layers.keys())})."
         )
-    if isinstance(min_prop, bool) or not np.isscalar(min_prop) or not 0.0 <= min_prop <= 1.0:
+    if isinstance(min_prop, bool) or not isinstance(min_prop, Real) or not 0.0 <= min_prop <= 1.0:
         raise ValueError(f"min_prop must be a number between 0 and 1, got {min_prop!r}.")
-    if isinstance(min_samples, bool) or not isinstance(min_samples, int | np.integer) or min_samples < 0:
+    if isinstance(min_samples, bool) or not isinstance(min_samples, Integral) or min_samples < 0:
         raise ValueError(f"min_samples must be a non-negative integer, got {min_samples!r}.")
     props = adata.layers[layer]
     if sparse.issparse(props):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from numbers import Real
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ def filter_samples(
         If a threshold is negative, or if no sample would be left.
     """
     for name, value in (("min_cells", min_cells), ("min_counts", min_counts)):
-        if value is not None and (isinstance(value, bool) or not np.isscalar(value) or value < 0):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or value < 0):
             raise ValueError(f"{name} must be a non-negative number or None, got {value!r}.")
     mask = np.ones(adata.n_obs, dtype=bool)
     if min_cells is not None:

@@ -63,6 +63,8 @@ def pseudobulk(
         (used by :func:`pbglm.pp.filter_by_prop`).
     n_jobs
         Number of threads; ``None`` uses :attr:`pbglm.settings.n_jobs` (all cores by default).
+        A dask array is summed by dask's current scheduler (one single-threaded kernel call per
+        block), so ``n_jobs`` does not apply to it.
 
     Returns
     -------
@@ -91,7 +93,8 @@ def pseudobulk(
         the arguments used (``sample_key``, ``groups_key``, ``layer``, ``min_cells``,
         ``min_counts``).
 
-    Cells whose ``sample_key`` or ``groups_key`` value is missing (NaN) are left out. Dropped
+    The counts of every summed cell are checked while they are summed (no extra pass over the
+    data). Cells whose ``sample_key`` or ``groups_key`` value is missing (NaN) are left out. Dropped
     pseudobulk samples are reported through the ``"pbglm"`` logger (level INFO); a warning is
     issued when every pseudobulk sample of a group is dropped.
 
@@ -397,6 +400,10 @@ def _aggregate_dask(
     x: Any, codes: np.ndarray, n_out: int, do_counts: bool, layer: str | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Sum a dask array block by block: one ``(n_out, block_genes)`` partial per block, then a tree sum."""
+    if any(np.isnan(c) for c in x.chunks[0]) or any(np.isnan(c) for c in x.chunks[1]):
+        raise ValueError(
+            "The dask array has unknown chunk sizes; call x.compute_chunk_sizes() (or rechunk it) before pseudobulk."
+        )
     n_rows_out = 2 * n_out if do_counts else n_out
 
     def block_sum(block, block_info=None):

@@ -1,0 +1,727 @@
+"""Batched negative-binomial GLM kernels with edgeR's ``glmFit`` semantics.
+
+edgeR fits its NB GLMs in two ways (``glmFit.default``):
+
+* **one-way layouts** (as many distinct design rows as columns): each group's mean is fitted on
+  its own by Fisher scoring (``mglmOneGroup``: tolerance 1e-10 on the step, 50 iterations), the
+  coefficients are then solved from the group means (``mglmOneWay``);
+* **other designs**: Levenberg-damped Fisher scoring (``mglmLevenberg``): start at the fitted
+  value of an intercept-only model (``start.method = "null"``), damping ``lambda`` starting at
+  ``1e-6`` times the largest diagonal of ``X^T W X``, accept a step when the deviance does not
+  increase, stop when ``dl . dbeta < tol`` (1e-6) or after ``maxit`` iterations.
+
+The deviance is edgeR's unit deviance (``compute_unit_nb_deviance``), including its 1e-8 guard and
+its Poisson (``phi < 1e-4``) and gamma (``mu phi > 1e6``) branches. The adjusted profile
+likelihood (``adjustedProfileLik``) adds the Cox-Reid term ``-0.5 log det(X^T W X)`` with
+``W = mu / (1 + phi mu)``.
+
+Every kernel loops over genes in ``prange`` (in chunks, so that each thread allocates its work
+arrays once). Offsets are per sample (length m), the same for every gene: that is all edgeR's QL
+pipeline needs (library sizes, prior-count augmented library sizes, glmTreat's shifted offsets).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numba import get_num_threads, njit, prange
+
+LOW_VALUE = 1e-10
+LOG_LOW_VALUE = math.log(LOW_VALUE)
+SUPREMELY_LOW = 1e-13
+RIDICULOUSLY_LOW = 1e-100
+
+
+# ---------------------------------------------------------------------------------------------
+# small helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def packed_design(design: np.ndarray) -> np.ndarray:
+    """Return ``P`` (m x q), row j holding the lower-triangle products ``X[j, a] X[j, b]`` (b <= a)."""
+    m, p = design.shape
+    cols = [design[:, a] * design[:, b] for a in range(p) for b in range(a + 1)]
+    if not cols:
+        return np.zeros((m, 0))
+    return np.ascontiguousarray(np.column_stack(cols), dtype=np.float64)
+
+
+def n_chunks(G: int) -> int:
+    """Number of gene chunks for a prange loop: a few per thread, never more than genes."""
+    return max(1, min(G, 8 * get_num_threads()))
+
+
+@njit(cache=True, error_model="numpy")
+def _chunk(c, nchunk, G):
+    lo = (G * c) // nchunk
+    hi = (G * (c + 1)) // nchunk
+    return lo, hi
+
+
+@njit(cache=True, error_model="numpy")
+def unit_nb_deviance(y, mu, phi):
+    """edgeR's unit deviance of one observation (``compute_unit_nb_deviance``)."""
+    y = y + 1e-8
+    mu = mu + 1e-8
+    if phi < 1e-4:
+        resid = y - mu
+        # edgeR writes ``2/3*resid`` in C++, an integer division that evaluates to 0.
+        return 2.0 * (y * math.log(y / mu) - resid - 0.5 * resid * resid * phi * (1.0 - phi * y))
+    product = mu * phi
+    if product > 1e6:
+        return 2.0 * ((y - mu) / mu - math.log(y / mu)) * mu / (1.0 + product)
+    invphi = 1.0 / phi
+    return 2.0 * (y * math.log(y / mu) + (y + invphi) * math.log((mu + invphi) / (y + invphi)))
+
+
+@njit(cache=True, error_model="numpy")
+def _gene_deviance(y, mu, phi):
+    s = 0.0
+    for j in range(y.shape[0]):
+        s += unit_nb_deviance(y[j], mu[j], phi)
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def _autofill(X, beta, offset, mu):
+    m, p = X.shape
+    for j in range(m):
+        e = offset[j]
+        for a in range(p):
+            e += X[j, a] * beta[a]
+        mu[j] = math.exp(e)
+
+
+@njit(cache=True, error_model="numpy")
+def _xtwx(P, X, w, d, p, acc, A, dl):
+    """``A <- X^T diag(w) X`` (from the packed products) and ``dl <- X^T d``."""
+    m = X.shape[0]
+    q = P.shape[1]
+    for k in range(q):
+        acc[k] = 0.0
+    for a in range(p):
+        dl[a] = 0.0
+    for j in range(m):
+        wj = w[j]
+        for k in range(q):
+            acc[k] += P[j, k] * wj
+        dj = d[j]
+        for a in range(p):
+            dl[a] += X[j, a] * dj
+    k = 0
+    for a in range(p):
+        for b in range(a + 1):
+            A[a, b] = acc[k]
+            A[b, a] = acc[k]
+            k += 1
+
+
+@njit(cache=True, error_model="numpy")
+def _chol(A, L, lam):
+    """Cholesky factor of ``A + lam I`` into L; False when not positive definite."""
+    p = A.shape[0]
+    for i in range(p):
+        for j in range(i + 1):
+            s = A[i, j]
+            if i == j:
+                s += lam
+            for k in range(j):
+                s -= L[i, k] * L[j, k]
+            if i == j:
+                if not s > 0.0:
+                    return False
+                L[i, i] = math.sqrt(s)
+            else:
+                L[i, j] = s / L[j, j]
+    return True
+
+
+@njit(cache=True, error_model="numpy")
+def _chol_solve(L, b, out):
+    p = L.shape[0]
+    for i in range(p):
+        s = b[i]
+        for k in range(i):
+            s -= L[i, k] * out[k]
+        out[i] = s / L[i, i]
+    for i in range(p - 1, -1, -1):
+        s = out[i]
+        for k in range(i + 1, p):
+            s -= L[k, i] * out[k]
+        out[i] = s / L[i, i]
+
+
+@njit(cache=True, error_model="numpy")
+def _half_logdet_floor(A, Lw):
+    """``0.5 * sum(log D)`` of ``A = L D L^T`` with edgeR's floor: pivots below 1e-10 count as 1e-10."""
+    p = A.shape[0]
+    # LDL^T without pivoting; Lw holds the unit lower factor, D on its diagonal.
+    res = 0.0
+    for j in range(p):
+        dj = A[j, j]
+        for k in range(j):
+            dj -= Lw[j, k] * Lw[j, k] * Lw[k, k]
+        Lw[j, j] = dj
+        for i in range(j + 1, p):
+            s = A[i, j]
+            for k in range(j):
+                s -= Lw[i, k] * Lw[j, k] * Lw[k, k]
+            Lw[i, j] = s / dj if dj != 0.0 else 0.0
+        if dj < LOW_VALUE or not math.isfinite(dj):
+            res += LOG_LOW_VALUE
+        else:
+            res += math.log(dj)
+    return 0.5 * res
+
+
+# ---------------------------------------------------------------------------------------------
+# one group (mglmOneGroup) and the average log-CPM
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def one_group_fit(y, libsize, phi, maxit, tol, beta_start):
+    """Fit ``log mu_j = beta + log N_j`` for one gene (edgeR's ``glm_one_group``).
+
+    ``libsize`` holds ``N_j = exp(offset_j)``. ``beta_start`` NaN means edgeR's own start
+    (log of the mean count per library size). Returns ``(beta, converged)``; an all-zero row
+    gives ``-inf``.
+    """
+    m = y.shape[0]
+    nonzero = False
+    if math.isnan(beta_start):
+        s = 0.0
+        for j in range(m):
+            if y[j] > LOW_VALUE:
+                s += y[j] / libsize[j]
+                nonzero = True
+        beta = math.log(s / m) if nonzero else 0.0
+    else:
+        beta = beta_start
+        for j in range(m):
+            if y[j] > LOW_VALUE:
+                nonzero = True
+                break
+    if not nonzero:
+        return -np.inf, True
+    for _ in range(maxit):
+        eb = math.exp(beta)
+        dl = 0.0
+        info = 0.0
+        for j in range(m):
+            mu = eb * libsize[j]
+            denom = 1.0 + mu * phi
+            dl += (y[j] - mu) / denom
+            info += mu / denom
+        step = dl / info
+        beta += step
+        if abs(step) < tol:
+            return beta, True
+    return beta, False
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def one_group_batch(Y, libsize, disp, maxit, tol):
+    """:func:`one_group_fit` for every row of ``Y`` (dispersion per gene)."""
+    G = Y.shape[0]
+    beta = np.empty(G)
+    conv = np.empty(G, dtype=np.bool_)
+    for g in prange(G):
+        b, c = one_group_fit(Y[g], libsize, disp[g], maxit, tol, np.nan)
+        beta[g] = b
+        conv[g] = c
+    return beta, conv
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def ave_log_cpm_kernel(Y, libsize, prior_count, disp, maxit, tol, nchunk):
+    """edgeR's ``aveLogCPM``: one-group NB fit of ``y + prior`` with offsets ``log(N + 2 prior)``.
+
+    The prior count is scaled per library by ``N_j / mean(N)``. Returns log2 CPM per gene.
+    """
+    G, m = Y.shape
+    ave = 0.0
+    for j in range(m):
+        ave += libsize[j]
+    ave /= m
+    prior = np.empty(m)
+    adj = np.empty(m)
+    for j in range(m):
+        prior[j] = prior_count * libsize[j] / ave
+        adj[j] = libsize[j] + 2.0 * prior[j]
+    out = np.empty(G)
+    ln1e6 = math.log(1e6)
+    ln2 = math.log(2.0)
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        yy = np.empty(m)
+        for g in range(lo, hi):
+            for j in range(m):
+                yy[j] = Y[g, j] + prior[j]
+            b, _ = one_group_fit(yy, adj, disp[g], maxit, tol, np.nan)
+            out[g] = (b + ln1e6) / ln2
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# one-way layouts (mglmOneWay)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _one_way_gene(y, libsize, phi, group, ngroups, beta_g, has_start, maxit, tol, ysub, lsub, mu):
+    """Group means of one gene in place (``beta_g``, natural log), fitted values into ``mu``."""
+    m = y.shape[0]
+    for k in range(ngroups):
+        n = 0
+        for j in range(m):
+            if group[j] == k:
+                ysub[n] = y[j]
+                lsub[n] = libsize[j]
+                n += 1
+        start = beta_g[k] if has_start else np.nan
+        b, _ = one_group_fit(ysub[:n], lsub[:n], phi, maxit, tol, start)
+        beta_g[k] = max(b, -1e8)
+    for j in range(m):
+        mu[j] = math.exp(beta_g[group[j]]) * libsize[j]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def one_way_fit(Y, libsize, disp, group, ngroups, beta_start, has_start, maxit, tol, nchunk):
+    """edgeR's ``mglmOneWay`` for every gene: group means (natural log), fitted values, deviance."""
+    G, m = Y.shape
+    beta = np.empty((G, ngroups))
+    mu = np.empty((G, m))
+    dev = np.empty(G)
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        ysub = np.empty(m)
+        lsub = np.empty(m)
+        bg = np.empty(ngroups)
+        for g in range(lo, hi):
+            if has_start:
+                bg[:] = beta_start[g]
+            _one_way_gene(Y[g], libsize, disp[g], group, ngroups, bg, has_start, maxit, tol, ysub, lsub, mu[g])
+            beta[g] = bg
+            dev[g] = _gene_deviance(Y[g], mu[g], disp[g])
+    return beta, mu, dev
+
+
+# ---------------------------------------------------------------------------------------------
+# general designs (mglmLevenberg)
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def null_start(y, libsize, phi, pinv_one, beta):
+    """edgeR's ``start.method = "null"``: the intercept-only fit projected on the design."""
+    m = y.shape[0]
+    se = 0.0
+    sw = 0.0
+    for j in range(m):
+        cw = libsize[j] / (1.0 + phi * libsize[j])
+        se += y[j] * cw / libsize[j]
+        sw += cw
+    cur = math.log(se / sw) if se > 0.0 else -np.inf
+    for a in range(beta.shape[0]):
+        beta[a] = cur * pinv_one[a] if pinv_one[a] != 0.0 else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def levenberg_gene(y, X, P, offset, phi, beta, mu, mu_ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new,
+                   mu_new):
+    """One gene of edgeR's ``glm_levenberg::fit``; ``beta`` and ``mu`` are updated in place.
+
+    ``mu_ready`` says that ``mu`` already holds the means at ``beta`` (saves the exponentials).
+    Returns ``(deviance, iterations, failed)``.
+    """
+    m, p = X.shape
+    ymax = 0.0
+    for j in range(m):
+        if y[j] > ymax:
+            ymax = y[j]
+    if ymax < LOW_VALUE:
+        for a in range(p):
+            beta[a] = np.nan
+        for j in range(m):
+            mu[j] = 0.0
+        return 0.0, 0, False
+    if not mu_ready:
+        _autofill(X, beta, offset, mu)
+    dev = _gene_deviance(y, mu, phi)
+    if p == 0:
+        return dev, 0, False
+    max_info = -1.0
+    lam = 0.0
+    it = 0
+    failed = False
+    while it < maxit:
+        it += 1
+        for j in range(m):
+            denom = 1.0 + mu[j] * phi
+            ws_w[j] = mu[j] / denom
+            ws_d[j] = (y[j] - mu[j]) / denom
+        _xtwx(P, X, ws_w, ws_d, p, acc, A, dl)
+        for a in range(p):
+            if A[a, a] > max_info:
+                max_info = A[a, a]
+        if it == 1:
+            lam = max_info * 1e-6
+            if lam < SUPREMELY_LOW:
+                lam = SUPREMELY_LOW
+        lev = 0
+        low_dev = False
+        while True:
+            lev += 1
+            while not _chol(A, L, lam):
+                lam *= 10.0
+                if lam <= 0.0:
+                    lam = RIDICULOUSLY_LOW
+            _chol_solve(L, dl, dbeta)
+            for a in range(p):
+                beta_new[a] = beta[a] + dbeta[a]
+            _autofill(X, beta_new, offset, mu_new)
+            dev_new = _gene_deviance(y, mu_new, phi)
+            if dev_new / ymax < SUPREMELY_LOW:
+                low_dev = True
+            if dev_new <= dev or low_dev:
+                for a in range(p):
+                    beta[a] = beta_new[a]
+                for j in range(m):
+                    mu[j] = mu_new[j]
+                dev = dev_new
+                break
+            lam *= 2.0
+            if lam <= 0.0:
+                lam = RIDICULOUSLY_LOW
+            if lam / max_info > 1.0 / SUPREMELY_LOW:
+                failed = True
+                break
+        if failed or low_dev:
+            break
+        divergence = 0.0
+        for a in range(p):
+            divergence += dl[a] * dbeta[a]
+        if divergence < tol:
+            break
+        if lev == 1:
+            lam /= 10.0
+    return dev, it, failed
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def levenberg_fit(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, nchunk):
+    """edgeR's ``mglmLevenberg`` for every gene.
+
+    Returns ``beta`` (G x p, natural log), ``mu`` (G x m), ``deviance``, ``iterations``, ``failed``.
+    """
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    libsize = np.exp(offset)
+    beta = np.empty((G, p))
+    mu = np.empty((G, m))
+    dev = np.empty(G)
+    iters = np.empty(G, dtype=np.int64)
+    failed = np.empty(G, dtype=np.bool_)
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        ws_w = np.empty(m)
+        ws_d = np.empty(m)
+        mu_new = np.empty(m)
+        acc = np.empty(q)
+        A = np.empty((p, p))
+        L = np.zeros((p, p))
+        dl = np.empty(p)
+        dbeta = np.empty(p)
+        beta_new = np.empty(p)
+        b = np.empty(p)
+        for g in range(lo, hi):
+            if has_start:
+                b[:] = beta_start[g]
+            else:
+                null_start(Y[g], libsize, disp[g], pinv_one, b)
+            d, it, f = levenberg_gene(Y[g], X, P, offset, disp[g], b, mu[g], False, tol, maxit, ws_w, ws_d, acc, A, L,
+                                      dl, dbeta, beta_new, mu_new)
+            beta[g] = b
+            dev[g] = d
+            iters[g] = it
+            failed[g] = f
+    return beta, mu, dev, iters, failed
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def nb_deviance(Y, mu, disp):
+    """Row sums of edgeR's unit deviances."""
+    G = Y.shape[0]
+    out = np.empty(G)
+    for g in prange(G):
+        out[g] = _gene_deviance(Y[g], mu[g], disp[g])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# adjusted profile likelihood
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, error_model="numpy")
+def _loglik_const1(yj, r, rlogr, lgr):
+    """``lgamma(y + r) - lgamma(r) - lgamma(y + 1) + r log r``: the mu-free NB log-likelihood terms."""
+    if yj == 0.0:
+        return rlogr
+    if yj <= 32.0 and yj == math.floor(yj):
+        # a finite sum for small integer counts (cheaper than three lgamma calls, no cancellation)
+        t = 0.0
+        k = 0.0
+        while k < yj:
+            t += math.log((r + k) / (k + 1.0))
+            k += 1.0
+        return t + rlogr
+    return math.lgamma(yj + r) - lgr - math.lgamma(yj + 1.0) + rlogr
+
+
+@njit(cache=True, error_model="numpy")
+def apl_gene(y, mu, phi, X, P, acc, A, Lw, w, dl, adjust):
+    """edgeR's ``compute_apl`` for one gene: NB log-likelihood minus the Cox-Reid term.
+
+    Observations with a zero mean are skipped, as in edgeR. ``w`` receives the working weights.
+    """
+    m, p = X.shape
+    ll = 0.0
+    if phi > 0.0:
+        r = 1.0 / phi
+        rlogr = r * math.log(r)
+        lgr = math.lgamma(r)
+        for j in range(m):
+            mj = mu[j]
+            if mj == 0.0:
+                w[j] = 0.0
+                continue
+            logmur = math.log(mj + r)
+            ll += y[j] * (math.log(mj) - logmur) - r * logmur + _loglik_const1(y[j], r, rlogr, lgr)
+            w[j] = mj / (1.0 + phi * mj)
+    else:
+        for j in range(m):
+            mj = mu[j]
+            if mj == 0.0:
+                w[j] = 0.0
+                continue
+            ll += y[j] * math.log(mj) - mj - math.lgamma(y[j] + 1.0)
+            w[j] = mj
+    if not adjust:
+        return ll
+    if p == 1:
+        s = 0.0
+        for j in range(m):
+            s += w[j]  # edgeR sums the working weights, whatever the single column holds
+        return ll - 0.5 * math.log(abs(s))
+    _xtwx(P, X, w, w, p, acc, A, dl)
+    return ll - _half_logdet_floor(A, Lw)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_batch(Y, mu, disp, X, P, adjust, nchunk):
+    """``adjustedProfileLik`` at given fitted values, one value per gene."""
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    out = np.empty(G)
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        acc = np.empty(q)
+        A = np.empty((p, p))
+        Lw = np.zeros((p, p))
+        d = np.empty(m)
+        dl = np.empty(p)
+        for g in range(lo, hi):
+            out[g] = apl_gene(Y[g], mu[g], disp[g], X, P, acc, A, Lw, d, dl, adjust)
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_grid_levenberg(Y, X, P, offset, grid_disp, beta_start, has_start, pinv_one, tol, maxit, nchunk):
+    """Adjusted profile log-likelihoods of every gene at every grid dispersion (general designs).
+
+    As edgeR's ``estimateDisp``: the grid is walked from the smallest dispersion up, each fit
+    starting from the previous coefficients (the first from ``beta_start`` or the null start).
+    """
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    K = grid_disp.shape[0]
+    libsize = np.exp(offset)
+    l0 = np.empty((G, K))
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        ws_w = np.empty(m)
+        ws_d = np.empty(m)
+        mu = np.empty(m)
+        mu_new = np.empty(m)
+        acc = np.empty(q)
+        A = np.empty((p, p))
+        L = np.zeros((p, p))
+        Lw = np.zeros((p, p))
+        dl = np.empty(p)
+        dbeta = np.empty(p)
+        beta_new = np.empty(p)
+        b = np.empty(p)
+        for g in range(lo, hi):
+            y = Y[g]
+            if has_start:
+                b[:] = beta_start[g]
+            else:
+                null_start(y, libsize, grid_disp[0], pinv_one, b)
+            ready = False
+            for k in range(K):
+                phi = grid_disp[k]
+                levenberg_gene(y, X, P, offset, phi, b, mu, ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta,
+                               beta_new, mu_new)
+                ready = True
+                l0[g, k] = apl_gene(y, mu, phi, X, P, acc, A, Lw, ws_w, dl, True)
+    return l0
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_grid_one_way(Y, X, P, offset, grid_disp, group, ngroups, maxit, tol, nchunk):
+    """:func:`apl_grid_levenberg` for one-way layouts (group means fitted one group at a time)."""
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    K = grid_disp.shape[0]
+    libsize = np.exp(offset)
+    l0 = np.empty((G, K))
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        ysub = np.empty(m)
+        lsub = np.empty(m)
+        mu = np.empty(m)
+        w = np.empty(m)
+        bg = np.empty(ngroups)
+        acc = np.empty(q)
+        A = np.empty((p, p))
+        Lw = np.zeros((p, p))
+        dl = np.empty(p)
+        for g in range(lo, hi):
+            y = Y[g]
+            for k in range(K):
+                _one_way_gene(y, libsize, grid_disp[k], group, ngroups, bg, k > 0, maxit, tol, ysub, lsub, mu)
+                l0[g, k] = apl_gene(y, mu, grid_disp[k], X, P, acc, A, Lw, w, dl, True)
+    return l0
+
+
+# ---------------------------------------------------------------------------------------------
+# Python-level drivers (glmFit.default, predFC)
+# ---------------------------------------------------------------------------------------------
+
+
+class GlmFit(NamedTuple):
+    """What :func:`glm_fit` returns (natural-log coefficients, as edgeR stores them)."""
+
+    coefficients: np.ndarray
+    fitted: np.ndarray
+    deviance: np.ndarray
+    converged: np.ndarray
+    method: str
+
+
+def design_as_factor(design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group samples by identical design rows (edgeR's ``designAsFactor``).
+
+    Returns the group index of each sample (groups in order of first appearance) and the index
+    of the first sample of each group.
+    """
+    _, first, inv = np.unique(np.round(design, 12), axis=0, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    order = np.argsort(first)
+    relabel = np.empty_like(order)
+    relabel[order] = np.arange(order.size)
+    return relabel[inv].astype(np.int64), first[order]
+
+
+def qr_keep_columns(design: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Columns R's ``qr()`` (LINPACK ``dqrdc2``, limited pivoting) keeps: dependent ones move last.
+
+    Returns the indices of the kept columns in their original order; their number is the rank.
+    """
+    n, p = design.shape
+    basis: list[np.ndarray] = []
+    keep = []
+    for a in range(p):
+        v = design[:, a].astype(float).copy()
+        norm0 = np.linalg.norm(v)
+        for u in basis:
+            v -= (u @ v) * u
+        nv = np.linalg.norm(v)
+        if norm0 > 0 and nv > tol * norm0 and len(basis) < n:
+            basis.append(v / nv)
+            keep.append(a)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def glm_fit(
+    counts: np.ndarray,
+    design: np.ndarray,
+    offset: np.ndarray,
+    dispersion,
+    *,
+    start: np.ndarray | None = None,
+    tol: float = 1e-6,
+    maxit: int = 250,
+) -> GlmFit:
+    """edgeR's ``glmFit.default`` with ``prior.count = 0``: one-way or Levenberg NB GLM fits.
+
+    Parameters
+    ----------
+    counts
+        ``(G, m)`` counts (float64).
+    design
+        ``(m, p)`` full-rank design.
+    offset
+        ``(m,)`` log library sizes.
+    dispersion
+        Scalar or ``(G,)`` NB dispersions.
+    start
+        Optional ``(G, p)`` starting coefficients (natural log).
+    tol, maxit
+        Levenberg tolerance and iteration limit (edgeR's glmFit uses 1e-6 and 250).
+    """
+    Y = np.ascontiguousarray(counts, dtype=np.float64)
+    X = np.ascontiguousarray(design, dtype=np.float64)
+    G, m = Y.shape
+    p = X.shape[1]
+    off = np.ascontiguousarray(np.broadcast_to(np.asarray(offset, dtype=np.float64), (m,)))
+    disp = np.ascontiguousarray(np.broadcast_to(np.asarray(dispersion, dtype=np.float64), (G,)))
+    nch = n_chunks(G)
+    group, first = design_as_factor(X)
+    if first.size == p:
+        du = X[first]
+        has_start = start is not None
+        bstart = np.ascontiguousarray(start @ du.T) if has_start else np.zeros((G, p))
+        bg, mu, dev = one_way_fit(Y, np.exp(off), disp, group, p, bstart, has_start, 50, 1e-10, nch)
+        if np.allclose(du, np.eye(p)):
+            coef = bg
+        else:
+            coef = np.linalg.solve(du, bg.T).T
+        return GlmFit(coef, mu, dev, np.ones(G, dtype=bool), "oneway")
+    P = packed_design(X)
+    pinv_one = np.linalg.lstsq(X, np.ones(m), rcond=None)[0]
+    has_start = start is not None
+    bstart = np.ascontiguousarray(start, dtype=np.float64) if has_start else np.zeros((G, p))
+    beta, mu, dev, _iters, failed = levenberg_fit(Y, X, P, off, disp, bstart, has_start, pinv_one, tol, maxit, nch)
+    return GlmFit(beta, mu, dev, ~failed, "levenberg")
+
+
+def add_prior_count(counts: np.ndarray, lib_size: np.ndarray, prior_count: float):
+    """edgeR's ``addPriorCount``: prior scaled by library size, offsets ``log(N + 2 prior)``."""
+    lib = np.asarray(lib_size, dtype=np.float64)
+    prior = prior_count * lib / lib.mean()
+    return np.ascontiguousarray(counts + prior[None, :]), np.log(lib + 2.0 * prior)
+
+
+def pred_fc(counts, design, lib_size, dispersion, prior_count: float = 0.125) -> np.ndarray:
+    """edgeR's ``predFC``: log2 coefficients of the fit to prior-count augmented counts."""
+    y, off = add_prior_count(counts, lib_size, prior_count)
+    return glm_fit(y, design, off, dispersion).coefficients / math.log(2.0)

@@ -1,0 +1,178 @@
+"""``pl.volcano``: log2 fold change against significance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from ._utils import (
+    DOWN,
+    NS,
+    UP,
+    finish,
+    fmt_count,
+    label_points,
+    legend_outside,
+    neg_log10,
+    new_axes,
+    resolve_genes,
+    results_frame,
+)
+
+
+def volcano(
+    data: AnnData | pd.DataFrame,
+    test: str | None = None,
+    *,
+    key_added: str = "pbglm",
+    group: str | None = None,
+    use_padj: bool = True,
+    alpha: float = 0.1,
+    lfc_threshold: float = 1.0,
+    n_top: int = 10,
+    genes: Sequence[str] | None = None,
+    gene_symbols: str | None = None,
+    colors: tuple[str, str, str] = (UP, DOWN, NS),
+    size: float = 6.0,
+    ax: Axes | None = None,
+    return_fig: bool = False,
+) -> Axes | Figure:
+    """Volcano plot: log2 fold change against -log10 (adjusted) p-value.
+
+    Genes with ``padj < alpha`` and ``|log2fc| > lfc_threshold`` are coloured as up- or
+    down-regulated, the rest grey. Dashed lines mark the thresholds. The ``n_top`` most
+    significant of the coloured genes and any ``genes`` are labelled (without overlaps when
+    `adjustText <https://github.com/Phlya/adjustText>`_ is installed). p-values of exactly 0 (an
+    underflow) are drawn at the smallest non-zero p-value as upward triangles.
+
+    Parameters
+    ----------
+    data
+        An AnnData with stored tests (:func:`pbglm.tl.test`), or a results table as returned by
+        :func:`pbglm.get.results` (columns ``log2fc``, ``pvalue`` and, for ``use_padj``, ``padj``).
+    test
+        Name of the stored test; may be omitted when only one is stored (or ``data`` is a table).
+    key_added
+        Key of the fit.
+    group
+        For per-group fits (``tl.fit(..., groupby=)``) or long per-group tables: the group to plot.
+    use_padj
+        Plot -log10 of the adjusted p-value (``padj``); otherwise of the raw p-value, with the
+        horizontal line at the largest p-value that passes ``padj < alpha``.
+    alpha
+        FDR level: significant genes have ``padj < alpha`` (``pvalue < alpha`` if the table has no
+        ``padj`` column).
+    lfc_threshold
+        Minimum absolute log2 fold change of coloured genes (0 colours every significant gene).
+    n_top
+        Label this many of the most significant coloured genes.
+    genes
+        Further genes to label (var names, or labels from ``gene_symbols``); drawn in black.
+    gene_symbols
+        Column of ``.var`` (or of the results table) with the labels to show, e.g. gene symbols.
+    colors
+        Colours of up-regulated, down-regulated and other genes.
+    size
+        Marker size (points^2).
+    ax
+        Axes to draw into; a new figure when ``None``.
+    return_fig
+        Return the Figure instead of the Axes.
+
+    Returns
+    -------
+    The Axes, or the Figure when ``return_fig=True``.
+    """
+    df, labels, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=gene_symbols)
+    if alpha <= 0 or alpha >= 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}.")
+    if lfc_threshold < 0:
+        raise ValueError(f"lfc_threshold must be >= 0, got {lfc_threshold}.")
+    has_padj = "padj" in df.columns
+    if use_padj and not has_padj:
+        raise ValueError("The results table has no 'padj' column; pass use_padj=False.")
+    lfc = df["log2fc"].to_numpy(dtype=float)
+    p_col = "padj" if use_padj else "pvalue"
+    pvals = df[p_col].to_numpy(dtype=float)
+    sig_p = df["padj" if has_padj else "pvalue"].to_numpy(dtype=float)
+    ok = np.isfinite(lfc) & np.isfinite(pvals)
+    y, capped, floor = neg_log10(pvals)
+    with np.errstate(invalid="ignore"):
+        sig = ok & (sig_p < alpha) & (np.abs(lfc) > lfc_threshold)
+    up = sig & (lfc > 0)
+    down = sig & (lfc < 0)
+    ns = ok & ~sig
+
+    ax = new_axes(ax, (5.6, 4.2))
+    c_up, c_down, c_ns = colors
+    handles = []
+    for mask, color, name, z in ((ns, c_ns, "n.s.", 1), (down, c_down, "down", 2), (up, c_up, "up", 2)):
+        dots = mask & ~capped
+        ax.scatter(lfc[dots], y[dots], s=size, c=color, lw=0, zorder=z, rasterized=name == "n.s.")
+        tri = mask & capped
+        if tri.any():
+            ax.scatter(lfc[tri], y[tri], s=size * 3, c=color, marker="^", lw=0.4, edgecolors="k", zorder=3)
+        handles.append(Line2D([], [], ls="", marker="o", ms=5, color=color, label=f"{name} ({fmt_count(mask.sum())})"))
+    handles = handles[::-1]
+    if capped[ok].any():
+        handles.append(
+            Line2D([], [], ls="", marker="^", ms=6, mfc="white", mec="k", mew=0.6, label=f"p = 0 (shown at {floor:.1e})")
+        )
+
+    # threshold lines
+    line = dict(color="0.35", lw=0.8, ls=(0, (4, 3)), zorder=0)
+    if lfc_threshold > 0:
+        ax.axvline(lfc_threshold, **line)
+        ax.axvline(-lfc_threshold, **line)
+    if use_padj:
+        ax.axhline(-np.log10(alpha), **line)
+    else:
+        passing = pvals[ok & (sig_p < alpha)] if has_padj else pvals[ok & (pvals < alpha)]
+        if passing.size:
+            ax.axhline(-np.log10(max(passing.max(), floor)), **line)
+
+    if ok.any():
+        xmax = np.nanmax(np.abs(lfc[ok]))
+        xmax = max(xmax * 1.05, lfc_threshold * 1.5, 1.0)
+        ax.set_xlim(-xmax, xmax)
+        ymax = np.nanmax(y[ok])
+        ax.set_ylim(-0.02 * max(ymax, 1.0), max(ymax, -np.log10(alpha)) * 1.08 + 0.1)
+
+    # labels
+    index = df.index
+    lab_idx = []
+    if n_top and n_top > 0 and sig.any():
+        order = np.lexsort((-np.abs(lfc[sig]), -y[sig]))
+        lab_idx.extend(np.flatnonzero(sig)[order][:n_top].tolist())
+    extra = []
+    if genes is not None:
+        pos = index.get_indexer(resolve_genes(index, genes, labels))
+        for i in pos:
+            if not ok[i]:
+                continue
+            extra.append(i)
+            if i not in lab_idx:
+                lab_idx.append(i)
+    if extra:
+        ax.scatter(lfc[extra], y[extra], s=size * 3, facecolors="none", edgecolors="k", lw=0.8, zorder=4)
+    if lab_idx:
+        lab_idx = np.asarray(lab_idx)
+        near = np.flatnonzero(sig | np.isin(np.arange(lfc.size), lab_idx))
+        label_points(ax, lfc[lab_idx], y[lab_idx], labels.to_numpy()[lab_idx], avoid_x=lfc[near], avoid_y=y[near])
+
+    ax.set_xlabel(r"log$_2$ fold change")
+    ax.set_ylabel(r"$-$log$_{10}$ " + ("adjusted p-value" if use_padj else "p-value"))
+    if title:
+        ax.set_title(title)
+    crit = f"padj < {alpha:g}" if has_padj else f"p < {alpha:g}"
+    if lfc_threshold > 0:
+        crit += f",\n|log$_2$FC| > {lfc_threshold:g}"
+    legend_outside(ax, handles=handles, title=crit, alignment="left")
+    ax.spines[["top", "right"]].set_visible(False)
+    return finish(ax, return_fig)
