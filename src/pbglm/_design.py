@@ -8,6 +8,7 @@ a numeric column keeps its name (a slope); interactions join terms with ``:``, e
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 
@@ -69,13 +70,27 @@ def normalize_formula(formula: str) -> str:
     return "~ " + f.strip()
 
 
-def design_variables(formula: str) -> list[str]:
-    """Columns of ``.obs`` that a formula reads."""
+def design_variables(formula: str, columns=None) -> list[str]:
+    """Names a formula reads: every identifier in its terms that is a column of ``.obs`` (when
+    ``columns`` is given; names such as ``C`` or ``Treatment`` are both formulaic functions and
+    common column names), plus formulaic's own list of required variables."""
     try:
         spec = Formula(normalize_formula(formula))
     except FormulaicError as err:
         raise ValueError(f"Cannot parse the design formula {formula!r}: {err}") from None
-    return sorted(spec.required_variables)
+    names = set(spec.required_variables)
+    if columns is not None:
+        cols = set(map(str, columns))
+        for term in spec:
+            for factor in term.factors:
+                try:
+                    tree = ast.parse(str(factor.expr).strip("`"), mode="eval")
+                except SyntaxError:
+                    continue
+                names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in cols}
+                if str(factor.expr).strip("`") in cols:
+                    names.add(str(factor.expr).strip("`"))
+    return sorted(names)
 
 
 def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, str] | None = None) -> pd.DataFrame:
@@ -154,7 +169,7 @@ def build_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | No
         columns), or no residual degrees of freedom.
     """
     rhs = normalize_formula(formula)
-    variables = design_variables(rhs)
+    variables = design_variables(rhs, obs.columns)
     data = prepare_obs(obs, variables, reference)
     try:
         mm = model_matrix(rhs, data, na_action="raise")

@@ -3,8 +3,8 @@
 This is DESeq2's ``fitBeta``: IRLS with ``w = mu / (1 + alpha mu)``, working response
 ``z = log(mu / s) + (y - mu) / mu``, a ridge ``Lambda`` on the natural-log scale, fitted means
 floored at ``minmu`` inside the iterations, convergence on the relative change of the deviance.
-Genes that do not converge are refit by :func:`nb_glm_bounded` (DESeq2 hands them to
-``optim``'s L-BFGS-B on the same penalised likelihood, bounded to +-30 on the log2 scale).
+Genes that do not converge are refit by DESeq2's optim fallback
+(:mod:`pbglm._methods.deseq2_optim`).
 """
 
 from __future__ import annotations
@@ -158,86 +158,3 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         for j in range(m):
             mu_out[g, j] = mu[j]
         dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
-
-
-@njit(parallel=True, cache=True)
-def nb_glm_bounded(Y, log_sf, X, Pt, alpha, lam, beta_init, bound, minmu, maxit, beta, mu_out, dev, converged, hat, cov):
-    """Maximise the ridge-penalised NB log-likelihood with coefficients boxed to +-``bound``.
-
-    The stand-in for DESeq2's ``optim(method="L-BFGS-B")`` refit of genes whose IRLS did not
-    converge: projected Fisher scoring with step halving on the penalised objective, unfloored
-    means in the objective, floored means for the standard errors.
-    """
-    G, m = Y.shape
-    p = X.shape[1]
-    for g in prange(G):
-        y = Y[g]
-        a = alpha[g]
-        r = 1.0 / a
-        b = np.empty(p)
-        for k in range(p):
-            v = beta_init[g, k]
-            b[k] = min(max(v if not np.isnan(v) else 0.0, -bound), bound)
-        mu = np.empty(m)
-        log_mu = np.empty(m)
-        w = np.empty(m)
-        A = np.empty((p, p))
-        L = np.empty((p, p))
-        Ainv = np.empty((p, p))
-        grad = np.empty(p)
-        step = np.empty(p)
-        trial = np.empty(p)
-        work = np.empty(p)
-        const = nb_loglik_const(y, r)
-
-        _means(X, b, log_sf, 0.0, mu, log_mu)
-        obj = const + nb_loglik_mu(y, r, mu, log_mu)
-        for k in range(p):
-            obj -= 0.5 * lam[k] * b[k] * b[k]
-        ok = False
-        for _ in range(maxit):
-            for j in range(m):
-                w[j] = mu[j] / (1.0 + a * mu[j])
-            gram(Pt, w, p, A)
-            for k in range(p):
-                A[k, k] += lam[k]
-                s = -lam[k] * b[k]
-                for j in range(m):
-                    s += X[j, k] * (y[j] - mu[j]) / (1.0 + a * mu[j])
-                grad[k] = s
-            if not cholesky(A, L):
-                break
-            cholesky_solve(L, grad, step)
-            t = 1.0
-            improved = False
-            for _h in range(30):
-                for k in range(p):
-                    trial[k] = min(max(b[k] + t * step[k], -bound), bound)
-                _means(X, trial, log_sf, 0.0, mu, log_mu)
-                new = const + nb_loglik_mu(y, r, mu, log_mu)
-                for k in range(p):
-                    new -= 0.5 * lam[k] * trial[k] * trial[k]
-                if new >= obj:
-                    improved = True
-                    break
-                t *= 0.5
-            if not improved:
-                _means(X, b, log_sf, 0.0, mu, log_mu)
-                ok = True
-                break
-            change = new - obj
-            b[:] = trial
-            obj = new
-            if change < 1e-10 * (abs(obj) + 1.0):
-                ok = True
-                break
-        converged[g] = ok
-        for k in range(p):
-            beta[g, k] = b[k]
-        for j in range(m):
-            mu_out[g, j] = mu[j]
-        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
-        _means(X, b, log_sf, minmu, mu, log_mu)
-        for j in range(m):
-            w[j] = mu[j] / (1.0 + a * mu[j])
-        _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, hat[g])

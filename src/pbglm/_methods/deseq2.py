@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
-from .._kernels.nb_glm import nb_glm_bounded, nb_glm_irls
+from .._kernels.nb_glm import nb_glm_irls
 from .._kernels.small_linalg import packed_outer
 from .._numerics import cooks as ck
 from .._numerics.dispersion_prior import dispersion_prior_var
@@ -20,6 +20,7 @@ from .._numerics.dispersion_trend import TrendFitError, local_trend, mean_trend,
 from .._numerics.size_factors import estimate_size_factors
 from .._settings import settings
 from ._result import FitResult
+from .deseq2_optim import optim_refit
 
 logger = logging.getLogger("pbglm")
 
@@ -50,7 +51,7 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None)
 
     Returns coefficients (natural log), covariance (natural log), unfloored fitted means,
     deviance, hat values, IRLS iterations and convergence flags. Genes whose IRLS fails are
-    refit with the bounded optimiser, as DESeq2 does with ``optim``.
+    refit with L-BFGS-B, as DESeq2 does with ``optim``.
     """
     G, m = counts.shape
     p = X.shape[1]
@@ -73,20 +74,15 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None)
     refit = ~converged | ~stable | ~var_ok
     if refit.any():
         idx = np.nonzero(refit)[0]
-        start = np.where(stable[idx, None] & np.all(np.abs(beta[idx] * (1 / LN2)) < 30, axis=1)[:, None],
-                         beta[idx] / LN2, beta[idx])
-        # DESeq2 optimises on the log2 scale within +-30; our kernel works in natural log
-        start_nat = start * LN2
-        b2 = np.empty((idx.size, p))
-        mu2 = np.empty((idx.size, m))
-        dev2 = np.empty(idx.size)
-        conv2 = np.empty(idx.size, dtype=np.bool_)
-        hat2 = np.empty((idx.size, m))
-        cov2 = np.empty((idx.size, p, p))
-        nb_glm_bounded(np.ascontiguousarray(counts[idx]), log_sf, X, Pt, alpha[idx], lam, start_nat, 30.0 * LN2,
-                       opts.min_mu, 1000, b2, mu2, dev2, conv2, hat2, cov2)
-        beta[idx], mu[idx], dev[idx], hat[idx], cov[idx] = b2, mu2, dev2, hat2, cov2
-        converged[idx] = conv2
+        log2_beta = beta[idx] / LN2
+        usable = stable[idx, None] & np.all(np.abs(log2_beta) < 30, axis=1)[:, None]
+        # DESeq2 starts optim from the log2 coefficients when they are usable, otherwise from the
+        # natural-log ones (sic), clipped into the box
+        start = np.where(usable, log2_beta, beta[idx])
+        res = optim_refit(counts[idx], size_factors, X, alpha[idx], start, opts.ridge, opts.min_mu)
+        beta[idx], cov[idx], mu[idx], dev[idx] = res["beta"], res["cov"], res["mu"], res["deviance"]
+        converged[idx] = res["converged"]
+        # DESeq2 keeps the IRLS hat values for these genes
     return {"beta": beta, "cov": cov, "mu": mu, "deviance": dev, "hat": hat, "iters": iters, "converged": converged}
 
 

@@ -216,38 +216,175 @@ def neg_log10(p: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     return y, capped, float(floor)
 
 
-def label_points(ax: Axes, x, y, labels, *, avoid_x=None, avoid_y=None, fontsize: float = LABEL_SIZE) -> list:
-    """Label points without overlaps (adjustText when installed, offset labels otherwise)."""
+def label_points(
+    ax: Axes,
+    x,
+    y,
+    labels,
+    *,
+    avoid_x=None,
+    avoid_y=None,
+    fontsize: float = LABEL_SIZE,
+    iter_lim: int = 200,
+) -> list:
+    """Label points without overlaps.
+
+    Each label is put at the nearest free spot around its point (a deterministic greedy search
+    that keeps clear of other labels and of the points in ``avoid_x, avoid_y``); adjustText, when
+    installed, resolves what is left and draws the leader lines (drawn here otherwise). Call it
+    after the axis limits are final.
+    """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     if x.size == 0:
         return []
     texts = [
-        ax.text(xi, yi, str(lab), fontsize=fontsize, ha="center", va="bottom", zorder=5)
+        ax.text(xi, yi, str(lab), fontsize=fontsize, ha="center", va="center", zorder=5)
         for xi, yi, lab in zip(x, y, labels, strict=True)
     ]
+    fig = ax.figure
+    fig.draw_without_rendering()
+    px, py = thin_points(ax, avoid_x, avoid_y)
+    _greedy_place(ax, texts, x, y, px, py)
     try:
         from adjustText import adjust_text
     except ImportError:  # pragma: no cover - adjustText is an optional dependency
-        for t in texts:
-            t.set_ha("left")
-            t.set_va("bottom")
-            t.set_transform(ax.transData + _offset(ax, 3, 3))
+        _leader_lines(ax, texts, x, y)
         return texts
-    ax.figure.draw_without_rendering()
-    ax_x = x if avoid_x is None else np.concatenate([x, np.asarray(avoid_x, dtype=float)])
-    ax_y = y if avoid_y is None else np.concatenate([y, np.asarray(avoid_y, dtype=float)])
     adjust_text(
         texts,
-        x=ax_x,
-        y=ax_y,
+        x=np.concatenate([x, px]),
+        y=np.concatenate([y, py]),
         target_x=x,
         target_y=y,
         ax=ax,
-        expand=(1.1, 1.3),
+        force_explode=0,  # keep the greedy placement as the starting point
+        force_text=(0.3, 0.6),
+        force_static=(0.1, 0.2),
+        expand=(1.05, 1.15),
+        iter_lim=iter_lim,  # an iteration cap, not adjustText's default time limit: reproducible output
         arrowprops=dict(arrowstyle="-", color="0.3", lw=0.6, shrinkA=1, shrinkB=2),
     )
     return texts
+
+
+def _segments_cross(p1, p2, q1, q2) -> bool:
+    """Whether segments p1-p2 and q1-q2 intersect (proper crossings only)."""
+
+    def orient(a, b, c):
+        return np.sign((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    return orient(p1, p2, q1) * orient(p1, p2, q2) < 0 and orient(q1, q2, p1) * orient(q1, q2, p2) < 0
+
+
+def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
+    """Move each text to a nearby free spot around its point.
+
+    Candidates lie on rings around the point; a candidate must stay inside the axes and clear of
+    the points and of labels placed before. Among free candidates, the one with the shortest
+    leader line wins, with a penalty when the line would cross another label or leader line.
+    """
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    box = ax.patch.get_window_extent(renderer)
+    cell = 2.0
+    nx, ny = int(np.ceil(box.width / cell)) + 1, int(np.ceil(box.height / cell)) + 1
+    points = np.zeros((ny, nx), dtype=np.int32)
+    labels = np.zeros((ny, nx), dtype=np.int32)
+    scale = fig.dpi / 72.0
+
+    def mark_points(xy, radius_px):
+        cx, cy = (xy[:, 0] - box.x0) / cell, (xy[:, 1] - box.y0) / cell
+        r = max(int(np.ceil(radius_px / cell)), 0)
+        for dx in range(-r, r + 1):
+            for dy in range(-r, r + 1):
+                ix = np.clip(np.round(cx).astype(int) + dx, 0, nx - 1)
+                iy = np.clip(np.round(cy).astype(int) + dy, 0, ny - 1)
+                points[iy, ix] = 1
+
+    def cells(x0, x1, y0, y1):
+        return (
+            slice(max(int((y0 - box.y0) // cell), 0), max(int(np.ceil((y1 - box.y0) / cell)), 0)),
+            slice(max(int((x0 - box.x0) // cell), 0), max(int(np.ceil((x1 - box.x0) / cell)), 0)),
+        )
+
+    targets = ax.transData.transform(np.column_stack([x, y]))
+    if len(px):
+        mark_points(ax.transData.transform(np.column_stack([px, py])), 2.0 * scale)
+    mark_points(targets, 2.5 * scale)
+
+    radii = np.array([0, 2, 4, 7, 11, 16, 22, 30, 40, 52, 66, 84, 105, 130]) * scale
+    angles = np.deg2rad(np.arange(0, 360, 22.5))
+    pad = 1.5 * scale
+    segments: list[tuple[np.ndarray, np.ndarray]] = []
+    for k, (text, target) in enumerate(zip(texts, targets, strict=True)):
+        ext = text.get_window_extent(renderer)
+        w, h = ext.width + 2 * pad, ext.height + 2 * pad
+        best, best_cost = None, (np.inf, np.inf)
+        for r in radii:
+            for a in angles:
+                c, s = np.cos(a), np.sin(a)
+                cx = target[0] + c * (r + w / 2) * (abs(c) > 1e-9)
+                cy = target[1] + s * (r + h / 2)
+                x0, x1, y0, y1 = cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2
+                if x0 < box.x0 or x1 > box.x1 or y0 < box.y0 or y1 > box.y1:
+                    continue
+                sl = cells(x0, x1, y0, y1)
+                overlap = 10 * labels[sl].sum() + points[sl].sum()
+                # leader line: from the point to the nearest point of the label's box
+                end = np.array([np.clip(target[0], x0, x1), np.clip(target[1], y0, y1)])
+                length = float(np.hypot(*(end - target)))
+                crossings = 0
+                if length > 3 * scale:
+                    for q1, q2 in segments:
+                        crossings += _segments_cross(target, end, q1, q2)
+                    for t in np.linspace(0.15, 0.85, 8):
+                        pt = target + t * (end - target)
+                        ix, iy = int((pt[0] - box.x0) // cell), int((pt[1] - box.y0) // cell)
+                        crossings += labels[min(max(iy, 0), ny - 1), min(max(ix, 0), nx - 1)] > 0
+                cost = (overlap, length + 40 * scale * crossings)
+                if cost < best_cost:
+                    best, best_cost = (cx, cy, end), cost
+            if best_cost[0] == 0 and best_cost[1] <= r:
+                break  # no free spot further out can be closer
+        if best is None:
+            continue
+        cx, cy, end = best
+        labels[cells(cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)] += 1
+        if np.hypot(*(end - target)) > 3 * scale:
+            segments.append((target, end))
+        text.set_position(ax.transData.inverted().transform((cx, cy)))
+        del k
+
+
+def _leader_lines(ax: Axes, texts: list, x, y) -> None:
+    """Thin lines from displaced labels to their points (used when adjustText is not installed)."""
+    fig = ax.figure
+    renderer = fig.canvas.get_renderer()
+    for text, xi, yi in zip(texts, x, y, strict=True):
+        ext = text.get_window_extent(renderer)
+        tx, ty = ax.transData.transform((xi, yi))
+        if ext.x0 - 3 <= tx <= ext.x1 + 3 and ext.y0 - 3 <= ty <= ext.y1 + 3:
+            continue
+        ax.annotate("", xy=(xi, yi), xytext=text.get_position(), textcoords="data", zorder=4,
+                    arrowprops=dict(arrowstyle="-", color="0.3", lw=0.6, shrinkA=4, shrinkB=2))
+
+
+def thin_points(ax: Axes, x, y, cell_px: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+    """One point per ``cell_px``-pixel cell: the footprint of a point cloud, cheap for adjustText to avoid."""
+    if x is None or y is None:
+        return np.empty(0), np.empty(0)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size == 0:
+        return x, y
+    disp = ax.transData.transform(np.column_stack([x, y]))
+    cells = np.floor(disp / cell_px).astype(np.int64)
+    _, first = np.unique(cells, axis=0, return_index=True)
+    first.sort()
+    return x[first], y[first]
 
 
 def _offset(ax: Axes, dx_pt: float, dy_pt: float):

@@ -122,7 +122,7 @@ def volcano(
     handles = handles[::-1]
     if capped[ok].any():
         handles.append(
-            Line2D([], [], ls="", marker="^", ms=6, mfc="white", mec="k", mew=0.6, label=f"p = 0 (shown at {floor:.1e})")
+            Line2D([], [], ls="", marker="^", ms=6, mfc="white", mec="k", mew=0.6, label=f"p = 0 (drawn at\nmin. p = {floor:.1e})")
         )
 
     # threshold lines
@@ -142,9 +142,20 @@ def volcano(
         xmax = max(xmax * 1.05, lfc_threshold * 1.5, 1.0)
         ax.set_xlim(-xmax, xmax)
         ymax = np.nanmax(y[ok])
-        ax.set_ylim(-0.02 * max(ymax, 1.0), max(ymax, -np.log10(alpha)) * 1.08 + 0.1)
+        top = max(ymax, -np.log10(alpha)) * (1.15 if n_top or genes is not None else 1.05) + 0.1
+        ax.set_ylim(-0.02 * max(ymax, 1.0), top)
 
-    # labels
+    ax.set_xlabel(r"log$_2$ fold change")
+    ax.set_ylabel(r"$-$log$_{10}$ " + ("adjusted p-value" if use_padj else "p-value"))
+    if title:
+        ax.set_title(title)
+    crit = f"padj < {alpha:g}" if has_padj else f"p < {alpha:g}"
+    if lfc_threshold > 0:
+        crit += f",\n|log$_2$FC| > {lfc_threshold:g}"
+    legend_outside(ax, handles=handles, title=crit, alignment="left")
+    ax.spines[["top", "right"]].set_visible(False)
+
+    # labels last: they are placed in screen space, so the layout must be final
     index = df.index
     lab_idx = []
     if n_top and n_top > 0 and sig.any():
@@ -163,16 +174,6 @@ def volcano(
         ax.scatter(lfc[extra], y[extra], s=size * 3, facecolors="none", edgecolors="k", lw=0.8, zorder=4)
     if lab_idx:
         lab_idx = np.asarray(lab_idx)
-        near = np.flatnonzero(sig | np.isin(np.arange(lfc.size), lab_idx))
-        label_points(ax, lfc[lab_idx], y[lab_idx], labels.to_numpy()[lab_idx], avoid_x=lfc[near], avoid_y=y[near])
+        label_points(ax, lfc[lab_idx], y[lab_idx], labels.to_numpy()[lab_idx], avoid_x=lfc[ok], avoid_y=y[ok])
 
-    ax.set_xlabel(r"log$_2$ fold change")
-    ax.set_ylabel(r"$-$log$_{10}$ " + ("adjusted p-value" if use_padj else "p-value"))
-    if title:
-        ax.set_title(title)
-    crit = f"padj < {alpha:g}" if has_padj else f"p < {alpha:g}"
-    if lfc_threshold > 0:
-        crit += f",\n|log$_2$FC| > {lfc_threshold:g}"
-    legend_outside(ax, handles=handles, title=crit, alignment="left")
-    ax.spines[["top", "right"]].set_visible(False)
     return finish(ax, return_fig)
