@@ -22,6 +22,7 @@ info
 from __future__ import annotations
 
 import ast
+import builtins
 import difflib
 import logging
 import re
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from formulaic import Formula, model_matrix
+from formulaic.transforms import TRANSFORMS
 
 from ._design import Design, dependent_columns, normalize_formula, prepare_obs
 
@@ -41,11 +43,16 @@ SEVERITIES = ("error", "warning", "info")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _MARKED = re.compile(r"⧛(.*?)⧚")
 _TREATMENT = re.compile(r"\[T\.([^\]]*)\]")
+_PLAIN = {
+    "Could not find matching context marker": "unbalanced parenthesis or quote",
+    "insuffient": "insufficient",
+}
 _CONTROL = re.compile(
     r"^(ctrl|ctl|control|controls|untreated|untrt|unstim|unstimulated|vehicle|veh|dmso|pbs|mock|wt|wildtype|"
     r"wild[-_ ]?type|placebo|baseline|healthy|normal|naive|none|sham|scramble|scrambled|ntc|non[-_ ]?targeting)$",
     re.IGNORECASE,
 )
+_BINARY = re.compile(r"^(no|yes|n|y|false|true|0|1|-|\+|off|on|absent|present|neg|pos|without|with)$", re.IGNORECASE)
 _ID_HINT = re.compile(
     r"(^|_)(id|ids|patient|patients|donor|donors|subject|subjects|individual|individuals|sample|samples|batch|"
     r"batches|replicate|replicates|rep|lane|plate|mouse|mice|animal|animals|run|pool|cluster|clone|well|sex|group|"
@@ -155,6 +162,12 @@ class DesignInspection:
         """Whether ``factor`` has a column for every level (no reference) in the term of ``column``."""
         return factor in self.full_coded.get(self.signature(column), set())
 
+    def level_means(self, factor: str) -> bool:
+        """Whether ``factor``'s main effect has a column per level (``0 +`` designs): level means, no reference."""
+        return any(
+            len(ps) == 1 and ps[0].name == factor and self.is_full_coded(c, factor) for c, ps in self.parts.items()
+        )
+
     def terms(self) -> list[tuple]:
         """Distinct term signatures in column order (the intercept excluded)."""
         out: list[tuple] = []
@@ -188,6 +201,8 @@ def _one_line(text: str) -> str:
     marked = _MARKED.search(text)
     first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else "invalid formula"
     first = first.rstrip(".")
+    for raw, plain in _PLAIN.items():
+        first = first.replace(raw, plain)
     if marked:
         first += f" (at {marked.group(1)!r})"
     return first
@@ -226,19 +241,31 @@ def formula_variables(formula: str, columns) -> list[str]:
                 except SyntaxError:
                     names = set()
                 found.extend(n for n in names if n in columns)
-    unknown += [v for v in required if v not in columns]
+    unknown += [v for v in required if v not in columns and not hasattr(builtins, v) and v not in TRANSFORMS]
     if unknown:
         name = sorted(set(unknown))[0]
-        close = difflib.get_close_matches(name, [str(c) for c in columns], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        more = sorted(set(unknown) - {name})
-        also = f" (also unknown: {', '.join(repr(m) for m in more)})" if more else ""
+        if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", formula):
+            raise DesignFormulaError(
+                f"{name!r} in the design {formula!r} is neither a function formulaic knows (log, log2, exp, center, "
+                f"scale, standardize, poly, bs, C, I, ...) nor a column of .obs: compute the column in .obs first. "
+                f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
+            )
+        names = sorted(set(unknown))
+        described = _and([f"{n!r}{_suggest(n, columns)}" for n in names])
+        which = "which is not a column" if len(names) == 1 else "which are not columns"
         raise DesignFormulaError(
-            f"Column {name!r} of the design {formula!r} is not a column of .obs{hint}{also}. "
+            f"The design {formula!r} uses {described}, {which} of .obs. "
             f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
         )
     out = list(dict.fromkeys(v for v in [*found, *sorted(required)] if v in columns))
     return out
+
+
+def _suggest(name: str, columns) -> str:
+    columns = [str(c) for c in columns]
+    same_case = [c for c in columns if c.lower() == name.lower()]
+    close = same_case or difflib.get_close_matches(name, columns, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _split_column(column: str) -> list[str]:
@@ -296,9 +323,10 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
             complete &= ~na
     sub = obs.loc[complete, variables] if variables else obs.loc[complete, []]
     try:
-        data = prepare_obs(sub, variables, reference)
+        data = prepare_obs(sub, variables, reference if len(sub) else {k: v for k, v in reference.items()
+                                                                       if k not in variables})
     except (KeyError, ValueError) as err:
-        raise DesignFormulaError(_one_line(err.args[0] if err.args else err)) from None
+        raise DesignFormulaError(_one_line(err.args[0] if err.args else err) + ".") from None
     insp = DesignInspection(
         formula=formula, rhs=rhs, variables=variables, reference=reference, obs_columns=list(obs.columns),
         data=data, samples=obs.index[complete], missing=missing, design=None,
@@ -323,7 +351,7 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
             sig: {f for f, lv in fl.items() if factors[f][0] in lv} for sig, fl in seen.items()
         }
         insp.dependent = dependent_columns(matrix, columns)
-        insp.rank = int(np.linalg.matrix_rank(matrix)) if matrix.size else 0
+        insp.rank = len(columns) - len(insp.dependent)
         insp.residual_df = int(matrix.shape[0] - insp.rank)
     insp.findings = _collect(insp)
     return insp
@@ -511,9 +539,11 @@ def _rank_findings(insp: DesignInspection) -> list[Finding]:
             for col in [c, *inv]:
                 involved_vars |= {p.name for p in insp.parts.get(col, []) if p.kind != "other"}
         nested = _nesting(insp, involved_vars)
+        first_vars = [p.name for p in insp.parts.get(dep[0][0], []) if p.kind != "other"]
+        example = f" (e.g. '{_formula_without(insp, first_vars[0])}')" if len(first_vars) == 1 else ""
         fix = (
-            "Drop one of the confounded terms, or combine the factors into one factor of the level "
-            "combinations that occur; only effects that the samples can separate are estimable."
+            f"Drop one of the confounded terms{example}, or combine confounded factors into one factor of the "
+            "level combinations that occur; only effects that the samples can separate are estimable."
         )
         head = (
             f"The design is rank deficient (confounded): {listed}. These coefficients are not identifiable "
@@ -571,8 +601,9 @@ def _numeric_findings(insp: DesignInspection) -> list[Finding]:
         shown = ", ".join(_fmt(u) for u in uniq[:8]) + (", ..." if k > 8 else "")
         convert = (
             f"If you meant groups (one coefficient per {v} value, no straight-line assumption), convert it: "
-            f"adata.obs[{v!r}] = pd.Categorical(adata.obs[{v!r}]) (or strings such as 'day00'); keep it numeric "
-            f"only to test a linear trend per unit of {v}."
+            f"adata.obs[{v!r}] = pd.Categorical(adata.obs[{v!r}])"
+            + ("" if id_like else " (or strings such as 'day00')")
+            + f"; keep it numeric only to test a linear trend per unit of {v}."
         )
         if integer and 3 <= k < n and (k <= 10 or id_like):
             what = "looks like an identifier (ids are labels, not quantities)" if id_like else "looks like a grouping"
@@ -644,8 +675,8 @@ def _factor_findings(insp: DesignInspection) -> list[Finding]:
             sample = data.index[(data[f] == lv).to_numpy()][0]
             out.append(Finding(
                 "warning", "single-sample-level",
-                f"Level {lv!r} of {f!r} has a single sample ({sample!r}): the model fits that sample exactly, so "
-                "its coefficient cannot be checked against replicates and one outlier can drive it.",
+                f"Level {lv!r} of {f!r} has a single sample ({str(sample)!r}): the model fits that sample "
+                "exactly, so its coefficient cannot be checked against replicates and one outlier can drive it.",
                 f"Add replicates for {lv!r}, merge it with a similar level, or drop the sample "
                 f"(adata = adata[adata.obs[{f!r}] != {lv!r}].copy()).",
             ))
@@ -660,7 +691,7 @@ def _factor_findings(insp: DesignInspection) -> list[Finding]:
                 "few cells.",
             ))
         ref = levels[0]
-        if f not in insp.reference and not _CONTROL.match(ref):
+        if f not in insp.reference and not _CONTROL.match(ref) and not insp.level_means(f):
             controls = [lv for lv in levels[1:] if _CONTROL.match(lv)]
             if controls:
                 out.append(Finding(
@@ -677,17 +708,19 @@ def _factor_findings(insp: DesignInspection) -> list[Finding]:
         if len(fs) < 2 or len(fs) != len(sig):
             continue
         cells = data.groupby(fs, observed=True).size()
+        lonely = []
         for key, size in cells.items():
-            if size == 1:
-                key = key if isinstance(key, tuple) else (key,)
-                if any(data[f].value_counts()[lv] == 1 for f, lv in zip(fs, key, strict=True)):
-                    continue
-                text = " and ".join(f"{f} {lv}" for f, lv in zip(fs, key, strict=True))
-                out.append(Finding(
-                    "warning", "single-sample-level",
-                    f"Only one sample has {text}: the {':'.join(fs)} interaction for it rests on that sample alone.",
-                    "Add replicates for that combination, or drop the interaction if it is not the question.",
-                ))
+            key = key if isinstance(key, tuple) else (key,)
+            if size == 1 and not any(int((data[f] == lv).sum()) == 1 for f, lv in zip(fs, key, strict=True)):
+                lonely.append("/".join(str(k) for k in key))
+        if lonely:
+            total = int(np.prod([len(design.factors[f]) for f in fs]))
+            out.append(Finding(
+                "warning", "single-sample-level",
+                f"{len(lonely)} of the {total} {':'.join(fs)} combinations have a single sample ({_q(lonely)}): "
+                "the interaction coefficients for them rest on one sample each.",
+                "Add replicates for those combinations, or drop the interaction if it is not the question.",
+            ))
     return out
 
 
@@ -705,18 +738,27 @@ def _interaction_findings(insp: DesignInspection) -> list[Finding]:
         la, lb = design.factors[a], design.factors[b]
         if len(la) == 2 and len(lb) == 2:
             ra, xa, rb, xb = la[0], la[1], lb[0], lb[1]
-            ctrl, only_a, only_b, both = f"{ra}_{rb}", f"{xa}_{rb}", f"{ra}_{xb}", f"{xa}_{xb}"
+            flags = _BINARY.match(ra) and _BINARY.match(xa) and _BINARY.match(rb) and _BINARY.match(xb)
+            if flags:
+                ctrl, only_a, only_b, both = "ctrl", a, b, f"{a}_{b}"
+                pairs = {f"{ra}_{rb}": ctrl, f"{xa}_{rb}": only_a, f"{ra}_{xb}": only_b, f"{xa}_{xb}": both}
+                make = (f"adata.obs['group'] = (adata.obs[{a!r}].astype(str) + '_' + adata.obs[{b!r}].astype(str))"
+                        f".map({pairs!r})")
+                sa, sb = f"{a} {xa}", f"{b} {xb}"
+            else:
+                ctrl, only_a, only_b, both = f"{ra}_{rb}", f"{xa}_{rb}", f"{ra}_{xb}", f"{xa}_{xb}"
+                make = f"adata.obs['group'] = adata.obs[{a!r}].astype(str) + '_' + adata.obs[{b!r}].astype(str)"
+                sa, sb = f"{a} {xa}", f"{b} {xb}"
             out.append(Finding(
                 "info", "interaction",
-                f"'{cols[0]}' is the extra effect of {a} {xa} and {b} {xb} together beyond the sum of their single "
-                f"effects (synergy on the log2 scale). '{a}[{xa}]' is the effect of {a} {xa} without {b} ({b} "
-                f"{rb}) and '{b}[{xb}]' the effect of {b} {xb} without {a}; neither is an average effect.",
+                f"'{cols[0]}' is the extra effect of {sa} and {sb} together beyond the sum of their single "
+                f"effects (synergy on the log2 scale). '{a}[{xa}]' is the effect of {sa} without {b} ({b} "
+                f"{rb}) and '{b}[{xb}]' the effect of {sb} without {a} ({a} {ra}); neither is an average effect.",
                 f"If the questions are 'each treatment vs control' and 'the combination vs each single "
-                f"treatment', one combined factor answers them directly: adata.obs['group'] = "
-                f"adata.obs[{a!r}].astype(str) + '_' + adata.obs[{b!r}].astype(str) (levels {ctrl}, {only_a}, "
+                f"treatment', one combined factor answers them directly: {make} (levels {ctrl}, {only_a}, "
                 f"{only_b}, {both}), design '~ group' with reference={{'group': {ctrl!r}}}, and contrasts "
-                f"('group', {both!r}, {ctrl!r}), ('group', {both!r}, {only_a!r}), ...; the interaction is then the "
-                f"expression '{both} - {only_a} - {only_b}'.",
+                f"('group', {both!r}, {ctrl!r}), ('group', {both!r}, {only_a!r}), ('group', {only_b!r}, {ctrl!r}), "
+                f"...; the interaction is then the expression '{both} - {only_a} - {only_b}'.",
             ))
         else:
             example = cols[-1]
@@ -739,15 +781,13 @@ def _interaction_findings(insp: DesignInspection) -> list[Finding]:
 def _intercept_findings(insp: DesignInspection) -> list[Finding]:
     if insp.has_intercept or not insp.columns:
         return []
-    full = [f for f in insp.design.factors
-            if any(insp.parts[c] and len(insp.parts[c]) == 1 and insp.parts[c][0].name == f
-                   and insp.is_full_coded(c, f) for c in insp.columns)]
+    full = [f for f in insp.design.factors if insp.level_means(f)]
     if full:
         f = full[0]
         levels = insp.design.factors[f]
         cols = [f"{f}[{lv}]" for lv in levels]
-        ref = levels[0]
-        other = levels[1] if len(levels) > 1 else ref
+        ref = next((lv for lv in levels if _CONTROL.match(lv)), levels[0])
+        other = next((lv for lv in levels if lv != ref), ref)
         return [Finding(
             "info", "no-intercept",
             f"The design has no intercept ('0 +' or '- 1'): {_q(cols)} are the mean log2 expression of each {f} "

@@ -23,7 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from .small_linalg import cholesky, cholesky_inverse, gram
-from .special import digamma_diff, lgamma_diff
+from .special import SMALL_Y, SMALL_Y_LGAMMA, digamma, digamma_diff, lgamma, lgamma_diff
 
 _EPSILON = 1e-4  # Armijo constant
 
@@ -50,8 +50,15 @@ def _log_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_prio
     alpha = math.exp(a)
     r = 1.0 / alpha
     ll = 0.0
+    n_big = 0.0
     for k in range(nv):
-        ll += freq[k] * lgamma_diff(values[k], r)
+        if values[k] <= SMALL_Y_LGAMMA:
+            ll += freq[k] * lgamma_diff(values[k], r)
+        else:
+            ll += freq[k] * lgamma(values[k] + r)
+            n_big += freq[k]
+    if n_big > 0.0:
+        ll -= n_big * lgamma(r)
     # y log(mu + r) + r log(1 + mu alpha) = (y + r) log(mu + r) - r log(r)
     ll += y.shape[0] * r * math.log(r)
     for j in range(y.shape[0]):
@@ -76,8 +83,15 @@ def _dlog_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_pri
     alpha = math.exp(a)
     r = 1.0 / alpha
     lr = 0.0
+    n_big = 0.0
     for k in range(nv):
-        lr += freq[k] * digamma_diff(values[k], r)
+        if values[k] <= SMALL_Y:
+            lr += freq[k] * digamma_diff(values[k], r)
+        else:
+            lr += freq[k] * digamma(values[k] + r)
+            n_big += freq[k]
+    if n_big > 0.0:
+        lr -= n_big * digamma(r)
     for j in range(y.shape[0]):
         lr += (mu[j] - y[j]) / (mu[j] + r) - math.log1p(mu[j] * alpha)
         wj = 1.0 / (1.0 / mu[j] + alpha)
@@ -143,7 +157,7 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
             if theta_kappa <= theta_hat_kappa:
                 accepted += 1
                 a = a + kappa * dlp
-                lpnew = _log_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, L, w)
+                lpnew = -theta_kappa  # lp at the accepted point, just computed
                 change = lpnew - lp
                 if change < tol:
                     lp = lpnew

@@ -12,8 +12,8 @@ import math
 
 from numba import njit
 
-_SMALL_Y = 24
-_SMALL_Y_LGAMMA = 4
+SMALL_Y = 24  # below this, digamma/trigamma differences are exact finite sums
+SMALL_Y_LGAMMA = 4  # below this, lgamma differences are sums of logs
 _HALF_LOG_2PI = 0.9189385332046727
 
 
@@ -63,7 +63,7 @@ def lgamma_diff(y: float, r: float) -> float:
     """``lgamma(y + r) - lgamma(r)`` for a non-negative integer-valued y."""
     if y == 0.0:
         return 0.0
-    if y <= _SMALL_Y_LGAMMA:
+    if y <= SMALL_Y_LGAMMA:
         s = 0.0
         k = 0.0
         while k < y:
@@ -78,7 +78,7 @@ def digamma_diff(y: float, r: float) -> float:
     """``digamma(y + r) - digamma(r)`` for a non-negative integer-valued y."""
     if y == 0.0:
         return 0.0
-    if y <= _SMALL_Y:
+    if y <= SMALL_Y:
         s = 0.0
         k = 0.0
         while k < y:
@@ -93,7 +93,7 @@ def trigamma_diff(y: float, r: float) -> float:
     """``trigamma(y + r) - trigamma(r)`` for a non-negative integer-valued y (a negative number)."""
     if y == 0.0:
         return 0.0
-    if y <= _SMALL_Y:
+    if y <= SMALL_Y:
         s = 0.0
         k = 0.0
         while k < y:

@@ -132,15 +132,13 @@ def is_one_way(X: np.ndarray) -> bool:
 def linear_mu(counts, size_factors, X) -> np.ndarray:
     """Least-squares fit of normalised counts on the design, times size factors (DESeq2 linearMu)."""
     norm = counts / size_factors[None, :]
-    hat = X @ np.linalg.pinv(X)
-    return (norm @ hat.T) * size_factors[None, :]
+    return ((norm @ np.linalg.pinv(X).T) @ X.T) * size_factors[None, :]
 
 
 def rough_dispersion(norm_counts, X) -> np.ndarray:
     """DESeq2 ``roughDispEstimate``."""
     m, p = X.shape
-    hat = X @ np.linalg.pinv(X)
-    mu = np.maximum(norm_counts @ hat.T, 1.0)
+    mu = np.maximum((norm_counts @ np.linalg.pinv(X).T) @ X.T, 1.0)
     est = np.sum(((norm_counts - mu) ** 2 - mu) / mu**2, axis=1) / (m - p)
     return np.maximum(est, 0.0)
 

@@ -9,14 +9,13 @@ import numpy as np
 logger = logging.getLogger("pbglm")
 
 
-def _median_ratio(counts: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
+def _median_ratio(logc: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
     """Per sample: exp(median over usable genes of log(count) - log geometric mean)."""
     usable = np.isfinite(log_geo_means)
-    sf = np.empty(counts.shape[1])
-    with np.errstate(divide="ignore"):
-        logc = np.log(counts[usable])
+    sf = np.empty(logc.shape[1])
+    logc = logc[usable]
     lgm = log_geo_means[usable]
-    for j in range(counts.shape[1]):
+    for j in range(logc.shape[1]):
         col = logc[:, j]
         ok = np.isfinite(col)
         sf[j] = np.exp(np.median(col[ok] - lgm[ok])) if ok.any() else np.nan
@@ -32,13 +31,14 @@ def size_factors_ratio(counts: np.ndarray) -> np.ndarray:
         When every gene has at least one zero (use ``poscounts``).
     """
     with np.errstate(divide="ignore"):
-        log_geo_means = np.log(counts).mean(axis=1)
+        logc = np.log(counts)
+    log_geo_means = logc.mean(axis=1)
     if not np.isfinite(log_geo_means).any():
         raise ValueError(
             "Every gene has at least one zero count, so the median-of-ratios size factors are undefined. "
             "Use size_factors='poscounts'."
         )
-    return _median_ratio(counts, log_geo_means)
+    return _median_ratio(logc, log_geo_means)
 
 
 def size_factors_poscounts(counts: np.ndarray) -> np.ndarray:
@@ -46,11 +46,10 @@ def size_factors_poscounts(counts: np.ndarray) -> np.ndarray:
     m = counts.shape[1]
     with np.errstate(divide="ignore"):
         logc = np.log(counts)
-    logc[~np.isfinite(logc)] = 0.0
-    log_geo_means = logc.sum(axis=1) / m
-    log_geo_means[counts.sum(axis=1) == 0] = -np.inf
+    log_geo_means = np.where(np.isfinite(logc), logc, 0.0).sum(axis=1) / m
     # geoMeanNZ gives 0 for all-zero genes; log(0) = -Inf drops them as in DESeq2
-    sf = _median_ratio(counts, log_geo_means)
+    log_geo_means[counts.sum(axis=1) == 0] = -np.inf
+    sf = _median_ratio(logc, log_geo_means)
     return sf / np.exp(np.mean(np.log(sf)))
 
 
@@ -60,9 +59,7 @@ def estimate_size_factors(counts: np.ndarray, kind: str = "ratio") -> tuple[np.n
     Returns the factors and the kind actually used.
     """
     if kind == "ratio":
-        with np.errstate(divide="ignore"):
-            finite = np.isfinite(np.log(counts).mean(axis=1)).any()
-        if not finite:
+        if not np.all(counts > 0, axis=1).any():
             logger.info("every gene contains at least one zero: using size_factors='poscounts'")
             return size_factors_poscounts(counts), "poscounts"
         return size_factors_ratio(counts), "ratio"

@@ -50,9 +50,13 @@ def fit_record(adata: AnnData, key_added: str) -> Mapping:
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
     uns = adata.uns.get(key_added)
     if not isinstance(uns, Mapping) or ("design_columns" not in uns and "groups" not in uns):
-        others = [k for k, v in adata.uns.items() if isinstance(v, Mapping) and ("design_columns" in v or "groups" in v)]
+        others = [
+            k for k, v in adata.uns.items() if isinstance(v, Mapping) and ("design_columns" in v or "groups" in v)
+        ]
         hint = f" Fits are stored under key_added={others}." if others else ""
-        raise KeyError(f"No pbglm fit stored under key_added={key_added!r}: run pbglm.tl.fit(adata, design) first.{hint}")
+        raise KeyError(
+            f"No pbglm fit stored under key_added={key_added!r}: run pbglm.tl.fit(adata, design) first.{hint}"
+        )
     return uns
 
 
@@ -313,13 +317,20 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
         mark_points(ax.transData.transform(np.column_stack([px, py])), 2.0 * scale)
     mark_points(targets, 2.5 * scale)
 
-    radii = np.array([0, 2, 4, 7, 11, 16, 22, 30, 40, 52, 66, 84, 105, 130]) * scale
+    radii = np.array([0, 2, 4, 7, 11, 16, 22, 30, 40, 52, 66, 84, 105, 130, 160]) * scale
     angles = np.deg2rad(np.arange(0, 360, 22.5))
     pad = 1.5 * scale
-    segments: list[tuple[np.ndarray, np.ndarray]] = []
-    for k, (text, target) in enumerate(zip(texts, targets, strict=True)):
+    sizes = []
+    for text in texts:
         ext = text.get_window_extent(renderer)
-        w, h = ext.width + 2 * pad, ext.height + 2 * pad
+        sizes.append((ext.width + 2 * pad, ext.height + 2 * pad))
+    placed: list = [None] * len(texts)  # (cx, cy, end) per label
+
+    def search(k):
+        target = targets[k]
+        w, h = sizes[k]
+        others = [(targets[j], p[2]) for j, p in enumerate(placed) if p is not None and j != k]
+        others = [(t, e) for t, e in others if np.hypot(*(e - t)) > 3 * scale]
         best, best_cost = None, (np.inf, np.inf)
         for r in radii:
             for a in angles:
@@ -330,31 +341,44 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
                 if x0 < box.x0 or x1 > box.x1 or y0 < box.y0 or y1 > box.y1:
                     continue
                 sl = cells(x0, x1, y0, y1)
-                overlap = 10 * labels[sl].sum() + points[sl].sum()
+                overlap = labels[sl].sum()
                 # leader line: from the point to the nearest point of the label's box
                 end = np.array([np.clip(target[0], x0, x1), np.clip(target[1], y0, y1)])
                 length = float(np.hypot(*(end - target)))
                 crossings = 0
                 if length > 3 * scale:
-                    for q1, q2 in segments:
-                        crossings += _segments_cross(target, end, q1, q2)
-                    for t in np.linspace(0.15, 0.85, 8):
+                    crossings += sum(_segments_cross(target, end, q1, q2) for q1, q2 in others)
+                    for t in np.linspace(0.1, 0.9, max(8, int(length / (2 * cell)))):
                         pt = target + t * (end - target)
                         ix, iy = int((pt[0] - box.x0) // cell), int((pt[1] - box.y0) // cell)
                         crossings += labels[min(max(iy, 0), ny - 1), min(max(ix, 0), nx - 1)] > 0
-                cost = (overlap, length + 40 * scale * crossings)
+                # covering points costs less than a long leader line through a dense cloud
+                cost = (overlap, length + 40 * scale * crossings + 0.3 * scale * points[sl].sum())
                 if cost < best_cost:
                     best, best_cost = (cx, cy, end), cost
             if best_cost[0] == 0 and best_cost[1] <= r:
                 break  # no free spot further out can be closer
-        if best is None:
-            continue
-        cx, cy, end = best
-        labels[cells(cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)] += 1
-        if np.hypot(*(end - target)) > 3 * scale:
-            segments.append((target, end))
-        text.set_position(ax.transData.inverted().transform((cx, cy)))
-        del k
+        return best
+
+    def mark(k, sign):
+        cx, cy, _ = placed[k]
+        w, h = sizes[k]
+        labels[cells(cx - w / 2, cx + w / 2, cy - h / 2, cy + h / 2)] += sign
+
+    for k in range(len(texts)):
+        placed[k] = search(k)
+        if placed[k] is not None:
+            mark(k, 1)
+    for _ in range(2):  # refine: move each label again now that all others are known
+        for k in range(len(texts)):
+            if placed[k] is None:
+                continue
+            mark(k, -1)
+            placed[k] = search(k)
+            mark(k, 1)
+    for text, p in zip(texts, placed, strict=True):
+        if p is not None:
+            text.set_position(ax.transData.inverted().transform(p[:2]))
 
 
 def _leader_lines(ax: Axes, texts: list, x, y) -> None:

@@ -121,9 +121,8 @@ def volcano(
         handles.append(Line2D([], [], ls="", marker="o", ms=5, color=color, label=f"{name} ({fmt_count(mask.sum())})"))
     handles = handles[::-1]
     if capped[ok].any():
-        handles.append(
-            Line2D([], [], ls="", marker="^", ms=6, mfc="white", mec="k", mew=0.6, label=f"p = 0 (drawn at\nmin. p = {floor:.1e})")
-        )
+        label = f"p = 0 (drawn at\nmin. p = {floor:.1e})"
+        handles.append(Line2D([], [], ls="", marker="^", ms=6, mfc="white", mec="k", mew=0.6, label=label))
 
     # threshold lines
     line = dict(color="0.35", lw=0.8, ls=(0, (4, 3)), zorder=0)

@@ -54,15 +54,15 @@ class DesignExplanation:
             for _, row in coefs.iterrows():
                 indent = " " * (2 + width)
                 name = row["column"]
-                body = textwrap.wrap(row["meaning"], 100 - width) or [""]
+                body = textwrap.wrap(row["meaning"], 100 - width, break_on_hyphens=False) or [""]
                 first = f"  {name:<{width}}" if len(name) < width else f"  {name}\n{indent}"
                 lines.append(first + body[0])
                 lines.extend(indent + b for b in body[1:])
                 test = "-" if row["test_with"] is None else repr(row["test_with"])
                 lines.append(f"{indent}test with: {test}")
                 if row["issue"]:
-                    lines.extend(textwrap.wrap(f"ISSUE: {row['issue']}", 100 - width, initial_indent=indent,
-                                               subsequent_indent=indent))
+                    lines.extend(textwrap.wrap(f"ISSUE: {row['issue']}", 100, initial_indent=indent,
+                                               subsequent_indent=indent, break_on_hyphens=False))
             lines.append("")
         if len(self.factors):
             lines.append("Factors")
@@ -83,23 +83,28 @@ class DesignExplanation:
         lines.append("Findings" if self.findings else "Findings: none")
         for f in self.findings:
             lines.extend(textwrap.wrap(f"[{f.severity}] {f.code}: {f.message}", 100, initial_indent="  ",
-                                       subsequent_indent="      "))
-            lines.extend(textwrap.wrap(f"fix: {f.fix}", 100, initial_indent="      ", subsequent_indent="      "))
+                                       subsequent_indent="      ", break_on_hyphens=False))
+            lines.extend(textwrap.wrap(f"fix: {f.fix}", 100, initial_indent="      ", subsequent_indent="      ",
+                                       break_on_hyphens=False))
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        out = [f"<div class='pbglm-design'><p><b>{esc(self._header())}</b></p>"]
+        out = [
+            "<div class='pbglm-design'><style>.pbglm-design td, .pbglm-design th {text-align: left;}</style>",
+            f"<p><b>{esc(self._header())}</b></p>",
+        ]
         coefs = self.coefficients.copy()
         coefs["test_with"] = ["-" if t is None else repr(t) for t in coefs["test_with"]]
-        out.append("<p><b>Coefficients</b></p>")
-        out.append(coefs.to_html(index=False, escape=True))
-        if len(self.factors):
-            out.append("<p><b>Factors</b></p>")
-            out.append(self.factors.to_html(index=False, escape=True))
-        if len(self.numeric):
-            out.append("<p><b>Numeric covariates (slopes)</b></p>")
-            out.append(self.numeric.to_html(index=False, escape=True, float_format=lambda x: f"{x:.4g}"))
+        with pd.option_context("display.max_colwidth", None):
+            out.append("<p><b>Coefficients</b></p>")
+            out.append(coefs.to_html(index=False, escape=True))
+            if len(self.factors):
+                out.append("<p><b>Factors</b></p>")
+                out.append(self.factors.to_html(index=False, escape=True))
+            if len(self.numeric):
+                out.append("<p><b>Numeric covariates (slopes)</b></p>")
+                out.append(self.numeric.to_html(index=False, escape=True, float_format=lambda x: f"{x:.4g}"))
         out.append("<p><b>Findings</b></p>" if self.findings else "<p><b>Findings:</b> none</p>")
         for f in self.findings:
             colour = _COLOURS.get(f.severity, "#555")
@@ -129,6 +134,16 @@ def _at(insp: DesignInspection, names) -> str:
     return _and([f"{v} {_ref(insp, v)} (reference)" if v in insp.design.factors else f"{v} = 0" for v in names])
 
 
+def _blocks(insp: DesignInspection, factor: str, other: str) -> bool:
+    """Whether every level of ``other`` (3+ levels) holds samples of every level of ``factor``."""
+    if factor not in insp.design.factors or other not in insp.design.factors:
+        return False
+    if len(insp.design.factors[other]) < 3:
+        return False
+    tab = pd.crosstab(insp.data[other], insp.data[factor])
+    return bool((tab > 0).all().all())
+
+
 def _context(insp: DesignInspection, names: set[str], *, level_mean: bool = False) -> str:
     """', at <partners at reference/0>, with <others> held fixed' for a term over ``names``."""
     main = insp.main_variables()
@@ -141,6 +156,11 @@ def _context(insp: DesignInspection, names: set[str], *, level_mean: bool = Fals
         text += f", at {_at(insp, partners)}"
     if others:
         text += f", with {_and(others)} held fixed"
+        (name,) = names if len(names) == 1 else (None,)
+        earlier = main[: main.index(name)] if name in main else []
+        blocks = [o for o in others if o in earlier and _blocks(insp, name, o)]
+        if blocks:
+            text += f" (a within-{_and(blocks)} comparison)"
     return text
 
 
@@ -181,14 +201,15 @@ def _meaning(insp: DesignInspection, column: str) -> tuple[str, object]:
     if column == "Intercept":
         facs = [v for v in insp.main_variables() if v in insp.design.factors]
         nums = [v for v in insp.main_variables() if v in insp.design.numeric]
+        text = "mean log2 expression"
         if facs:
-            text = (f"mean log2 expression of samples with {_and([f'{f} {_ref(insp, f)}' for f in facs])} "
-                    "(the reference levels): the baseline")
-        else:
-            text = "mean log2 expression" + ("" if nums else " of all samples") + " (the baseline)"
+            levels = _and([f"{f} {_ref(insp, f)}" for f in facs])
+            text += f" of samples with {levels} (the reference level{'s' if len(facs) > 1 else ''})"
+        elif not nums:
+            text += " of all samples"
         if nums:
-            text += f", at {_and([f'{v} = 0' for v in nums])}"
-        return text, None
+            text += f" at {_and([f'{v} = 0' for v in nums])}"
+        return text + ": the baseline", None
     if not parts or any(p.kind == "other" for p in parts):
         if len(parts) == 1 and "[" not in column:
             return f"change in log2 expression per 1 unit of the derived covariate {column}", column
@@ -208,8 +229,10 @@ def _meaning(insp: DesignInspection, column: str) -> tuple[str, object]:
         return text, column
     if len(rest) == 1:
         text += _context(insp, names)
-        if rest[0].kind == "factor":
+        if rest[0].kind == "factor" and insp.has_intercept:
             return text, (rest[0].name, rest[0].level, _ref(insp, rest[0].name))
+        if rest[0].kind == "factor":
+            return text, column
         return text, rest[0].name
     return text, column
 
