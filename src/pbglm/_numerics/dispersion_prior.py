@@ -179,8 +179,7 @@ def _kd_tree_1d(xs: np.ndarray, fc: int) -> tuple[np.ndarray, np.ndarray, np.nda
             v_lo.append(vid)
             v_hi.append(v_hi[p])
         p += 1
-    return (np.array(vertices), np.array(split), np.array(lo_son), np.array(hi_son),
-            np.column_stack([v_lo, v_hi]))
+    return (np.array(vertices), np.array(split), np.array(lo_son), np.array(hi_son), np.column_stack([v_lo, v_hi]))
 
 
 def loess_1d(x: np.ndarray, y: np.ndarray, new_x: np.ndarray, span: float = 0.75, cell: float = 0.2) -> np.ndarray:
@@ -278,9 +277,7 @@ def _monte_carlo_prior_var(residuals: np.ndarray, df: int) -> float:
     return float(max(fine[int(np.nanargmin(smooth))], 0.25))
 
 
-def dispersion_prior_var(
-    log_residuals: np.ndarray, n_samples: int, n_coefs: int
-) -> tuple[float, float, float]:
+def dispersion_prior_var(log_residuals: np.ndarray, n_samples: int, n_coefs: int) -> tuple[float, float, float]:
     """DESeq2's ``estimateDispersionsPriorVar``.
 
     Parameters

@@ -103,7 +103,8 @@ def lowess(x: np.ndarray, y: np.ndarray, f: float = 2 / 3, iters: int = 3, delta
         if cmad < 1e-7 * sc:
             break
         c9, c1 = 0.999 * cmad, 0.001 * cmad
-        rwi = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1.0 - (ar / cmad) ** 2) ** 2, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):  # cmad may be 0 (then every r <= c1)
+            rwi = np.where(ar <= c1, 1.0, np.where(ar <= c9, (1.0 - (ar / cmad) ** 2) ** 2, 0.0))
         rw[1:] = rwi
         it += 1
     return ys[1:]

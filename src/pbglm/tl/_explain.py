@@ -156,7 +156,7 @@ def _context(insp: DesignInspection, names: set[str], *, level_mean: bool = Fals
         text += f", at {_at(insp, partners)}"
     if others:
         text += f", with {_and(others)} held fixed"
-        (name,) = names if len(names) == 1 else (None,)
+        name = next(iter(names)) if len(names) == 1 else None
         earlier = main[: main.index(name)] if name in main else []
         blocks = [o for o in others if o in earlier and _blocks(insp, name, o)]
         if blocks:
@@ -164,7 +164,7 @@ def _context(insp: DesignInspection, names: set[str], *, level_mean: bool = Fals
     return text
 
 
-def _factor_text(p: Part, insp: DesignInspection) -> str:
+def _factor_text(p: Part) -> str:
     return f"{p.name} {p.level}"
 
 
@@ -218,14 +218,14 @@ def _meaning(insp: DesignInspection, column: str) -> tuple[str, object]:
     rest = [p for p in parts if p not in within]
     names = {p.name for p in parts}
     if not rest:
-        cells = _and([_factor_text(p, insp) for p in within])
+        cells = _and([_factor_text(p) for p in within])
         if insp.has_intercept:
             return f"effect of {cells} relative to the baseline (see the design matrix for its coding)", column
         text = f"mean log2 expression of {cells} samples (a level mean, not a difference)"
         return text + _context(insp, names, level_mean=True), None
     text = _core(insp, column, rest)
     if within:
-        text += " within " + _and([_factor_text(p, insp) for p in within])
+        text += " within " + _and([_factor_text(p) for p in within])
         return text, column
     if len(rest) == 1:
         text += _context(insp, names)

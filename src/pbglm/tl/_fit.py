@@ -11,6 +11,7 @@ from anndata import AnnData
 
 from .. import __name__ as _pkg
 from .._design import build_design
+from .._design_findings import check_design
 from .._io import read_counts, write_fit
 from .._methods.deseq2 import DESeq2Options, fit_deseq2
 
@@ -63,8 +64,9 @@ def _size_factor_option(adata: AnnData, size_factors, mask):
 
 
 def _fit_one(adata, counts, design_formula, *, mask, method, reference, size_factors, fit_type, layer, key,
-             group, n_jobs, filter_by_expr):
+             group, n_jobs, filter_by_expr, seen):
     sub_obs = adata.obs.loc[mask] if mask is not None else adata.obs
+    check_design(sub_obs, design_formula, reference, seen=seen, stacklevel=4)
     design = build_design(sub_obs, design_formula, reference)
     m_mask = np.ones(adata.n_obs, dtype=bool) if mask is None else mask
     Y = counts[:, m_mask]
@@ -183,7 +185,7 @@ def fit(
     _clear(adata, key_added)
     adata.uns[key_added] = {"version": _version(), "method": method, "formula": design}
     common = dict(method=method, reference=reference, size_factors=size_factors, fit_type=fit_type, layer=layer,
-                  key=key_added, n_jobs=n_jobs, filter_by_expr=filter_by_expr)
+                  key=key_added, n_jobs=n_jobs, filter_by_expr=filter_by_expr, seen=set())
     if groupby is None:
         _fit_one(adata, counts, design, mask=None, group=None, **common)
     else:
