@@ -88,7 +88,9 @@ def _expression(expr: str, columns: list[str], factors: dict[str, list[str]]) ->
                 raise ValueError(
                     f"{node.id!r} is a level of several factors ({owners}); write the coefficient name instead."
                 )
-            raise KeyError(f"{node.id!r} in {expr!r} is neither a coefficient nor a factor level. Coefficients: {columns}.")
+            raise KeyError(
+                f"{node.id!r} in {expr!r} is neither a coefficient nor a factor level. Coefficients: {columns}."
+            )
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             v = ev(node.operand)
             return -v if isinstance(node.op, ast.USub) else v

@@ -105,7 +105,9 @@ def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, st
         )
     unknown_refs = [k for k in reference if k not in variables]
     if unknown_refs:
-        raise KeyError(f"reference= names {unknown_refs}, which the design does not use (design variables: {variables}).")
+        raise KeyError(
+            f"reference= names {unknown_refs}, which the design does not use (design variables: {variables})."
+        )
     out = {}
     for v in variables:
         col = obs[v]

@@ -81,10 +81,9 @@ def pbglm_test_args(case: str, spec: dict) -> dict:
 @cache
 def fitted_deseq2(case: str) -> ad.AnnData:
     """The case fit with pbglm's DESeq2 method and every reference test run."""
-    import pbglm as pb
-
     import warnings
 
+    import pbglm as pb
     from pbglm._design_findings import DesignWarning
 
     a = case_adata(case)
