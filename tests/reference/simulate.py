@@ -20,6 +20,7 @@ the script reproduces the files byte for byte (for a given numpy / pandas versio
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -194,7 +195,9 @@ def sim_patients() -> None:
     drug[de] = signed_effects(rng, de.size)
     sim.add_effect(s.Visit == "v2", visit)
     sim.add_effect(s.Drug == "DrugA", drug)
-    sim.truth.update(is_de_Drug=drug != 0, is_de_Visit=visit != 0, lfc_Drug_DrugA_vs_ctrl=drug, lfc_Visit_v2_vs_v1=visit)
+    sim.truth.update(
+        is_de_Drug=drug != 0, is_de_Visit=visit != 0, lfc_Drug_DrugA_vs_ctrl=drug, lfc_Visit_v2_vs_v1=visit
+    )
     for i in range(1, 6):
         sim.truth[f"lfc_Patient_P{i + 1}_vs_P1"] = pat[:, i] - pat[:, 0]
     sim.finish(n_outliers=25)
@@ -213,7 +216,6 @@ def sim_numeric() -> None:
     cnd = np.zeros(n)
     cde = pick(rng, sim.expressed, n, 0.10)
     cnd[cde] = signed_effects(rng, cde.size)
-    sim.add_effect(np.ones(sim.m, dtype=bool), np.zeros(n))
     sim.log2_eff += slope[:, None] * (age[None, :] - 20.0)  # reference: age 20 (intercept not at age 0)
     sim.add_effect(s.condition == "treated", cnd)
     sim.truth.update(
@@ -227,7 +229,9 @@ def sim_numeric() -> None:
 
 def sim_interaction() -> None:
     s = grid(DrugA=["no", "yes"], DrugB=["no", "yes"], rep=[1, 2, 3, 4])
-    combo = np.select([(s.DrugA == "yes") & (s.DrugB == "yes"), s.DrugA == "yes", s.DrugB == "yes"], ["A_B", "A", "B"], "ctrl")
+    combo = np.select(
+        [(s.DrugA == "yes") & (s.DrugB == "yes"), s.DrugA == "yes", s.DrugB == "yes"], ["A_B", "A", "B"], "ctrl"
+    )
     s["combo"] = combo
     s.insert(0, "sample", [f"{c}_r{r}" for c, r in zip(s.combo, s.rep, strict=True)])
     sim = Sim("sim_interaction", 404, 5000, s.drop(columns="rep"))
@@ -281,10 +285,9 @@ def sim_time() -> None:
     shape[tde[~lin]] = "transient"
     # treatment: 8% genes constant effect, 5% genes effect growing with time (zero at day00)
     trt = np.zeros((n, 5))
-    rest = np.setdiff1d(sim.expressed, [])
-    cde = pick(rng, rest, n, 0.08)
+    cde = pick(rng, sim.expressed, n, 0.08)
     trt[cde] = signed_effects(rng, cde.size)[:, None]
-    ide = pick(rng, np.setdiff1d(rest, cde), n, 0.05)
+    ide = pick(rng, np.setdiff1d(sim.expressed, cde), n, 0.05)
     trt[ide] = signed_effects(rng, ide.size, 1.0, 3.0)[:, None] * (t / 8.0)[None, :]
     for k, day in enumerate(s.Time.unique()):
         sim.add_effect(s.Time == day, time_eff[:, k])
@@ -317,6 +320,10 @@ def two_group(name: str, seed: int, n_genes: int, reps: int, a0: float, a1: floa
 
 
 def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "simulate_versions.txt").write_text(
+        f"simulate.py: python {sys.version.split()[0]}, numpy {np.__version__}, pandas {pd.__version__}\n"
+    )
     sim_three_groups()
     sim_patients()
     sim_numeric()

@@ -21,6 +21,7 @@ from .._numerics.size_factors import estimate_size_factors
 from .._settings import settings
 from ._result import FitResult
 from .deseq2_optim import optim_refit
+from .deseq2_results import counts_above_outlier
 
 logger = logging.getLogger("pbglm")
 
@@ -351,6 +352,7 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
         "max_cooks": full(maxc),
         "replaced": full(replaced, fill=False, dtype=bool),
         "all_zero": all_zero,
+        "n_counts_above_outlier": counts_above_outlier(counts, np.nan_to_num(cooks_full, nan=-1.0)),
     }
     params = {
         "size_factor_type": sf_kind,

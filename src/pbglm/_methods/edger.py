@@ -23,7 +23,6 @@ import numpy as np
 from scipy import special, stats
 
 from .._kernels.edger_glm import glm_fit, pred_fc
-from .._numerics.ave_log_cpm import ave_log_cpm
 from .._numerics.edger_dispersion import estimate_disp, residual_df_zeros
 from .._numerics.squeeze_var import squeeze_var
 from .._numerics.tmm import calc_norm_factors_tmm

@@ -7,13 +7,14 @@ import warnings
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 from anndata import AnnData
 
 from .. import __name__ as _pkg
-from .._design import build_design
+from .._design import build_design, design_variables
 from .._design_findings import check_design
 from .._io import read_counts, write_fit
-from .._methods.deseq2 import DESeq2Options, fit_deseq2
+from .._methods.pipeline import run_pipeline
 
 logger = logging.getLogger("pbglm")
 
@@ -63,33 +64,46 @@ def _size_factor_option(adata: AnnData, size_factors, mask):
     return values
 
 
-def _fit_one(adata, counts, design_formula, *, mask, method, reference, size_factors, fit_type, layer, key,
-             group, n_jobs, filter_by_expr, seen):
+def _prepare(adata, design_formula, *, mask, method, reference, size_factors, seen):
+    """The design and the method options of one fit (the whole object or one group)."""
     sub_obs = adata.obs.loc[mask] if mask is not None else adata.obs
-    check_design(sub_obs, design_formula, reference, seen=seen, stacklevel=4)
+    if mask is not None:
+        for var in design_variables(design_formula, sub_obs.columns):
+            col = sub_obs[var]
+            if not pd.api.types.is_numeric_dtype(col) or isinstance(col.dtype, pd.CategoricalDtype):
+                present = sorted(map(str, pd.unique(col.astype(str))))
+                if len(present) < 2:
+                    raise ValueError(f"factor {var!r} has a single level ({present}) in this group")
+    check_design(sub_obs, design_formula, reference, seen=seen, stacklevel=5)
     design = build_design(sub_obs, design_formula, reference)
     m_mask = np.ones(adata.n_obs, dtype=bool) if mask is None else mask
-    Y = counts[:, m_mask]
+    sf = _size_factor_option(adata, size_factors, m_mask) if method == "deseq2" else None
+    return design, m_mask, sf
+
+
+def _store(adata, counts, fit, design, *, m_mask, mask, group, key, layer, reference):
     extra = {"layer": "None" if layer is None else layer, "reference": dict(reference or {})}
-    if method == "deseq2":
-        sf = _size_factor_option(adata, size_factors, m_mask)
-        fit = fit_deseq2(Y, design.matrix, size_factors=sf, opts=DESeq2Options(fit_type=fit_type), n_jobs=n_jobs)
-        replaced = fit.extra.get("replaced_counts")
-        if replaced is not None:
-            extra["replaced_counts_layer"] = f"{key}_replaced_counts"
-            layer_name = f"{key}_replaced_counts"
-            if layer_name not in adata.layers:
-                adata.layers[layer_name] = counts.T.copy()
-            full = adata.layers[layer_name]
-            full[np.ix_(m_mask, np.arange(adata.n_vars))] = replaced.T
-        from .._methods.deseq2_results import counts_above_outlier
-
-        fit.gene_info["n_counts_above_outlier"] = counts_above_outlier(Y, np.nan_to_num(fit.extra["cooks"], nan=-1))
-    else:
-        from .._methods.edger_fit import fit_edger_design
-
-        fit = fit_edger_design(Y, design.matrix, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
+    replaced = fit.extra.get("replaced_counts")
+    if replaced is not None:
+        layer_name = f"{key}_replaced_counts"
+        extra["replaced_counts_layer"] = layer_name
+        if layer_name not in adata.layers:
+            adata.layers[layer_name] = counts.T.copy()
+        adata.layers[layer_name][m_mask, :] = replaced.T
     write_fit(adata, fit, design, key=key, obs_mask=mask, group=group, extra_params=extra)
+
+
+def _active_client(client):
+    if client is not None:
+        return client
+    try:
+        from distributed import get_client
+    except ImportError:
+        return None
+    try:
+        return get_client()
+    except ValueError:
+        return None
 
 
 def fit(
@@ -106,6 +120,7 @@ def fit(
     filter_by_expr: bool = True,
     key_added: str = "pbglm",
     n_jobs: int | None = None,
+    client=None,
     copy: bool = False,
 ) -> AnnData | None:
     """Fit a negative-binomial GLM to every gene.
@@ -146,6 +161,9 @@ def fit(
         Prefix of every key written.
     n_jobs
         Threads for the numba kernels (default: :attr:`pbglm.settings.n_jobs`, i.e. all cores).
+    client
+        A ``dask.distributed.Client``: with ``groupby``, the groups are fit on its workers (the
+        active client is used when none is passed). Results equal the in-process fits.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -184,10 +202,14 @@ def fit(
     counts = read_counts(adata, layer)
     _clear(adata, key_added)
     adata.uns[key_added] = {"version": _version(), "method": method, "formula": design}
-    common = dict(method=method, reference=reference, size_factors=size_factors, fit_type=fit_type, layer=layer,
-                  key=key_added, n_jobs=n_jobs, filter_by_expr=filter_by_expr, seen=set())
+    seen: set = set()
+    options = dict(fit_type=fit_type, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
+    store = dict(key=key_added, layer=layer, reference=reference)
     if groupby is None:
-        _fit_one(adata, counts, design, mask=None, group=None, **common)
+        d, m_mask, sf = _prepare(adata, design, mask=None, method=method, reference=reference,
+                                 size_factors=size_factors, seen=seen)
+        result = run_pipeline(method, counts, d.matrix, size_factors=sf if sf is not None else "ratio", **options)
+        _store(adata, counts, result, d, m_mask=m_mask, mask=None, group=None, **store)
     else:
         if groupby not in adata.obs.columns:
             raise KeyError(f"groupby={groupby!r} is not a column of .obs; available: {list(adata.obs.columns)}.")
@@ -198,15 +220,33 @@ def fit(
         adata.uns[key_added]["groupby"] = groupby
         adata.uns[key_added]["groups"] = {}
         skipped = {}
+        jobs = {}
         for g in wanted:
             if g in missing:
                 skipped[g] = "no samples in this group"
                 continue
             mask = (col == g).to_numpy()
             try:
-                _fit_one(adata, counts, design, mask=mask, group=g, **common)
+                jobs[g] = (mask, *_prepare(adata, design, mask=mask, method=method, reference=reference,
+                                           size_factors=size_factors, seen=seen))
             except (ValueError, KeyError) as err:
                 skipped[g] = str(err)
+        client = _active_client(client)
+        if client is not None:
+            futures = {g: client.submit(run_pipeline, method, np.ascontiguousarray(counts[:, m]), d.matrix,
+                                        size_factors=sf if sf is not None else "ratio", **options, pure=False)
+                       for g, (_, d, m, sf) in jobs.items()}
+        for g, (mask, d, m_mask, sf) in jobs.items():
+            try:
+                if client is not None:
+                    result = futures[g].result()
+                else:
+                    result = run_pipeline(method, np.ascontiguousarray(counts[:, m_mask]), d.matrix,
+                                          size_factors=sf if sf is not None else "ratio", **options)
+            except (ValueError, KeyError) as err:
+                skipped[g] = str(err)
+                continue
+            _store(adata, counts, result, d, m_mask=m_mask, mask=mask, group=g, **store)
         adata.uns[key_added]["skipped"] = skipped
         if skipped:
             warnings.warn(
