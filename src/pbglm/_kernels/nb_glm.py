@@ -56,7 +56,10 @@ def _means(X, b, log_sf, minmu, mu, log_mu):
 
 @njit(cache=True)
 def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, hat_row):
-    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and hat values, A = X^T W X."""
+    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and hat values, A = X^T W X.
+
+    ``h_j = w_j x_j^T (A + Lambda)^-1 x_j`` is a weighted sum of the packed outer products.
+    """
     m, p = X.shape
     gram(Pt, w, p, A)
     for k in range(p):
@@ -68,15 +71,24 @@ def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, hat_row):
     cholesky_inverse(L, Ainv, work)
     for k in range(p):
         A[k, k] -= lam[k]
-    tmp = Ainv @ A
-    cov[:, :] = tmp @ Ainv
+    for a in range(p):
+        for b in range(p):
+            s = 0.0
+            for c in range(p):
+                for d in range(p):
+                    s += Ainv[a, c] * A[c, d] * Ainv[d, b]
+            cov[a, b] = s
+    hat_row[:] = 0.0
+    k = 0
+    for a in range(p):
+        for b in range(a + 1):
+            coef = Ainv[a, b] if a == b else 2.0 * Ainv[a, b]
+            row = Pt[k]
+            for j in range(m):
+                hat_row[j] += coef * row[j]
+            k += 1
     for j in range(m):
-        s = 0.0
-        for a in range(p):
-            xa = X[j, a]
-            for b in range(p):
-                s += xa * Ainv[a, b] * X[j, b]
-        hat_row[j] = w[j] * s
+        hat_row[j] *= w[j]
     return True
 
 
@@ -89,6 +101,7 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
     that did not converge (or whose coefficients exceeded ``large``); ``hat`` and ``cov`` use the
     floored means of the last iteration.
     """
+    Xt = np.ascontiguousarray(X.T)
     G, m = Y.shape
     p = X.shape[1]
     for g in prange(G):
@@ -117,8 +130,9 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
             for k in range(p):
                 A[k, k] += lam[k]
                 s = 0.0
+                xk = Xt[k]
                 for j in range(m):
-                    s += X[j, k] * wz[j]
+                    s += xk[j] * wz[j]
                 rhs[k] = s
             if not cholesky(A, L):
                 b[:] = np.nan
