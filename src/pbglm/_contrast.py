@@ -5,6 +5,9 @@ Accepted forms:
 * ``(factor, level, reference_level)``: log2 fold change of ``level`` over ``reference_level``
   (any two levels; in designs with interactions this is the effect at the reference levels of
   the other factors, as in DESeq2);
+* ``(factor, level, reference_level, {other_factor: its_level, numeric: value})``: the same
+  comparison at the given levels of the other factors (cell means through the design formula),
+  e.g. ``("Treatment", "treated", "ctrl", {"Time": "day04"})`` in ``~ Time * Treatment``;
 * a coefficient name, e.g. ``"dex[trt]"`` or ``"age"``;
 * a dict ``{coefficient: weight}`` or a numeric vector with one weight per design column;
 * a string expression over coefficient names and factor levels, e.g. ``"DrugA - DrugB"``,
@@ -112,15 +115,57 @@ def _expression(expr: str, columns: list[str], factors: dict[str, list[str]]) ->
     return vec
 
 
+def cell_means_contrast(formula: str, columns, factors, numeric, factor, level, ref, at: dict) -> np.ndarray:
+    """Design row of (``factor`` = level, others at ``at``) minus the row with ``factor`` = ref."""
+    import pandas as pd
+    from formulaic import model_matrix
+
+    from ._design import _rename, normalize_formula
+
+    unknown = [k for k in at if k not in factors and k not in numeric]
+    if unknown:
+        raise KeyError(f"{unknown} are not variables of the design; factors {list(factors)}, numeric {list(numeric)}.")
+    rows = {}
+    for f, levels in factors.items():
+        value = at.get(f, levels[0])
+        if str(value) not in levels:
+            raise ValueError(f"{value!r} is not a level of {f!r}; its levels are {levels}.")
+        vals = [level, ref] if f == factor else [str(value)] * 2
+        rows[f] = pd.Categorical(vals, categories=levels)
+    for v in numeric:
+        rows[v] = [float(at.get(v, 0.0))] * 2
+    mm = model_matrix(normalize_formula(formula), pd.DataFrame(rows))
+    names = [_rename(c) for c in mm.columns]
+    if names != list(columns):
+        raise ValueError(f"Could not rebuild the design columns from {formula!r} (got {names}).")
+    m = np.asarray(mm, dtype=float)
+    return m[0] - m[1]
+
+
 def safe_name(text: str) -> str:
     """A test name usable as an h5ad key."""
     return _SAFE.sub("_", text).strip("_") or "contrast"
 
 
-def resolve_contrast(contrast, columns: list[str], factors: dict[str, list[str]]) -> tuple[np.ndarray, str, dict]:
+def resolve_contrast(contrast, columns: list[str], factors: dict[str, list[str]], *, formula: str | None = None,
+                     numeric=()) -> tuple[np.ndarray, str, dict]:
     """Return ``(vector, default test name, description)`` for any accepted contrast form."""
     columns = list(columns)
     p = len(columns)
+    if isinstance(contrast, tuple | list) and len(contrast) == 4 and isinstance(contrast[3], dict):
+        factor, level, ref, at = contrast
+        if factor not in factors:
+            raise KeyError(f"{factor!r} is not a factor of the design. Factors: {list(factors)}.")
+        for lv in (level, ref):
+            if lv not in factors[factor]:
+                raise ValueError(f"{lv!r} is not a level of {factor!r}; its levels are {factors[factor]}.")
+        if formula is None:
+            raise ValueError("A contrast at given levels of other factors needs the design formula.")
+        vec = cell_means_contrast(formula, columns, factors, list(numeric), factor, level, ref, at)
+        where = "_".join(f"{k}{v}" for k, v in at.items())
+        return vec, safe_name(f"{factor}_{level}_vs_{ref}_at_{where}"), {
+            "kind": "levels", "factor": factor, "level": level, "reference": ref,
+            "at": {str(k): str(v) for k, v in at.items()}}
     if isinstance(contrast, tuple | list) and len(contrast) == 3 and all(isinstance(c, str) for c in contrast):
         factor, level, ref = contrast
         if level == ref:

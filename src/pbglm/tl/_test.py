@@ -89,7 +89,7 @@ def _counts_for(adata: AnnData, fit: StoredFit, *, replaced: bool) -> np.ndarray
 
 
 def _zero_groups(adata, fit: StoredFit, counts, desc) -> np.ndarray | None:
-    if desc.get("kind") != "levels":
+    if desc.get("kind") != "levels" or desc.get("at"):
         return None
     col = adata.obs.loc[fit.mask, desc["factor"]].astype(str).to_numpy()
     sel = np.isin(col, [desc["level"], desc["reference"]])
@@ -263,7 +263,9 @@ def test(
                 else:
                     default_name = "lrt_" + safe_name(reduced.replace(" ", ""))
             else:
-                vec, default_name, desc = resolve_contrast(contrast, fit.columns, fit.factors)
+                vec, default_name, desc = resolve_contrast(contrast, fit.columns, fit.factors,
+                                                           formula=str(fit.record["formula"]),
+                                                           numeric=list(fit.record.get("numeric", [])))
                 if reduced is not None or drop is not None:
                     default_name = "lrt_" + default_name
             if method == "deseq2":
