@@ -19,8 +19,8 @@ from ._utils import check_group, finish, fit_record, gene_labels, legend_outside
 def coefficients(
     adata: AnnData,
     genes: str | Sequence[str],
-    coefs: str | Sequence[str] | None = None,
     *,
+    coefs: str | Sequence[str] | None = None,
     key_added: str = "pbglm",
     group: str | None = None,
     level: float = 0.95,

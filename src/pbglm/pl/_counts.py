@@ -30,8 +30,8 @@ def _column(X, j: int) -> np.ndarray:
 def counts(
     adata: AnnData,
     gene: str,
-    by: str | None = None,
     *,
+    by: str | None = None,
     paired_by: str | None = None,
     layer: str | None = None,
     key_added: str = "pbglm",

@@ -11,7 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
-from ._utils import check_group, finish, fit_record, new_axes
+from ._utils import check_group, finish, fit_record, new_axes, root_figure
 
 
 def design(
@@ -110,7 +110,7 @@ def design(
                     continue
                 r, g, b, _ = cm(mesh.norm(v))
                 dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
-                ax.text(j + 0.5, i + 0.5, f"{v:g}", ha="center", va="center", fontsize=9,
+                ax.text(j + 0.5, i + 0.5, f"{v:.3g}", ha="center", va="center", fontsize=9,
                         color="white" if dark else "0.15")
     ax.set_title(title, pad=18 if header is not None else 6)
     if header is not None:
@@ -130,4 +130,4 @@ def design(
 def _points(ax: Axes, dx: float, dy: float):
     from matplotlib.transforms import ScaledTranslation
 
-    return ScaledTranslation(dx / 72, dy / 72, ax.figure.dpi_scale_trans)
+    return ScaledTranslation(dx / 72, dy / 72, root_figure(ax).dpi_scale_trans)

@@ -141,7 +141,7 @@ def _deseq2(ax: Axes, genes: pd.DataFrame, *, ymin: float | None, size: float) -
         handles.append(Line2D([], [], ls="", marker="o", ms=7, mfc="none", mec=FINAL,
                               label=f"outlier ({outlier.sum():,})"))
     if low.any():
-        handles.append(Line2D([], [], ls="", marker="v", ms=5, mfc="none", mec=GENE, label=f"gene-wise < {ymin:.0e}"))
+        handles.append(Line2D([], [], ls="", marker="v", ms=5, mfc="none", mec=GENE, label=f"gene-wise < {_sci(ymin)}"))
     legend_outside(ax, handles=handles)
 
 
@@ -200,3 +200,9 @@ def _ql(ax: Axes, genes: pd.DataFrame, *, size: float) -> None:
         Line2D([], [], color=FINAL, lw=1.8, label="trend"),
     ]
     legend_outside(ax, handles=handles)
+
+
+def _sci(v: float) -> str:
+    """``1e-7`` rather than ``1e-07``."""
+    mant, exp = f"{v:.0e}".split("e")
+    return f"{mant}e{int(exp)}"

@@ -179,7 +179,8 @@ def effect_sizes(
         jj, ii = np.meshgrid(np.arange(m), np.arange(n))
         fin = np.isfinite(L)
         mappable = ax.scatter(jj[fin], ii[fin], s=area[fin], c=L[fin], cmap=cmap, norm=norm,
-                              edgecolors=np.where(sig[fin], "black", "none"), linewidths=1.0, zorder=3)
+                              edgecolors=np.where(sig[fin], "black", "0.7"), linewidths=np.where(sig[fin], 1.0, 0.4),
+                              zorder=3)
         ref = [v for v in (1, 2, 5, 10, 20) if v < cap] + [cap]
         ref = ref[-3:]
         handles = [

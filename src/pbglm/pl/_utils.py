@@ -32,9 +32,17 @@ def new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
     return ax
 
 
+def root_figure(ax: Axes) -> Figure:
+    """The top-level Figure of ``ax`` (also when it lives in a SubFigure)."""
+    fig = ax.figure
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
 def finish(ax: Axes, return_fig: bool) -> Axes | Figure:
     """What a plotting function returns."""
-    return ax.figure if return_fig else ax
+    return root_figure(ax) if return_fig else ax
 
 
 def legend_outside(ax: Axes, **kwargs):
@@ -235,8 +243,9 @@ def label_points(
 
     Each label is put at the nearest free spot around its point (a deterministic greedy search
     that keeps clear of other labels and of the points in ``avoid_x, avoid_y``); adjustText, when
-    installed, resolves what is left and draws the leader lines (drawn here otherwise). Call it
-    after the axis limits are final.
+    installed, resolves what is left. The labels end up as annotations at a fixed offset (in
+    points) from their points, with a leader line when they are not next to them. Call it after
+    the axis limits and the legend are in place.
     """
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -246,30 +255,62 @@ def label_points(
         ax.text(xi, yi, str(lab), fontsize=fontsize, ha="center", va="center", zorder=5)
         for xi, yi, lab in zip(x, y, labels, strict=True)
     ]
-    fig = ax.figure
+    fig = root_figure(ax)
     fig.draw_without_rendering()
     px, py = thin_points(ax, avoid_x, avoid_y)
     _greedy_place(ax, texts, x, y, px, py)
     try:
         from adjustText import adjust_text
-    except ImportError:  # pragma: no cover - adjustText is an optional dependency
-        _leader_lines(ax, texts, x, y)
-        return texts
-    adjust_text(
-        texts,
-        x=np.concatenate([x, px]),
-        y=np.concatenate([y, py]),
-        target_x=x,
-        target_y=y,
-        ax=ax,
-        force_explode=0,  # keep the greedy placement as the starting point
-        force_text=(0.3, 0.6),
-        force_static=(0.1, 0.2),
-        expand=(1.05, 1.15),
-        iter_lim=iter_lim,  # an iteration cap, not adjustText's default time limit: reproducible output
-        arrowprops=dict(arrowstyle="-", color="0.3", lw=0.6, shrinkA=1, shrinkB=2),
-    )
-    return texts
+    except ImportError:  # adjustText is an optional dependency
+        adjust_text = None
+    if adjust_text is not None and ax.figure is fig:  # adjustText cannot draw SubFigures
+        # the greedy placement already keeps clear of the point cloud: adjustText only needs to
+        # keep labels off each other and off the labelled points
+        adjust_text(
+            texts,
+            x=x,
+            y=y,
+            target_x=x,
+            target_y=y,
+            ax=ax,
+            avoid_self=False,  # the texts start at their greedy spots, not on their points
+            force_explode=0,  # keep the greedy placement as the starting point
+            force_text=(0.3, 0.6),
+            force_static=(0.1, 0.2),
+            expand=(1.05, 1.15),
+            iter_lim=iter_lim,  # an iteration cap, not adjustText's default time limit: reproducible output
+        )
+    return _anchor(ax, texts, x, y)
+
+
+def _anchor(ax: Axes, texts: list, x, y) -> list:
+    """Turn placed texts into annotations offset (in points) from their points, with leader lines.
+
+    Offsets in points keep each label next to its point when the layout changes later (e.g. other
+    panels of the figure are drawn, or the figure is resized).
+    """
+    fig = root_figure(ax)
+    renderer = fig.canvas.get_renderer()
+    to_pt = 72.0 / fig.dpi
+    out = []
+    for text, xi, yi in zip(texts, x, y, strict=True):
+        ext = text.get_window_extent(renderer)
+        tx, ty = ax.transData.transform((xi, yi))
+        cx, cy = ax.transData.transform(text.get_position())
+        gap = max(ext.x0 - tx, tx - ext.x1, ext.y0 - ty, ty - ext.y1)
+        arrow = (
+            dict(arrowstyle="-", color="0.3", lw=0.6, shrinkA=0, shrinkB=2)
+            if gap > 4 * fig.dpi / 72
+            else None
+        )
+        ann = ax.annotate(
+            text.get_text(), xy=(xi, yi), xytext=((cx - tx) * to_pt, (cy - ty) * to_pt), textcoords="offset points",
+            ha="center", va="center", fontsize=text.get_fontsize(), zorder=5, arrowprops=arrow,
+            annotation_clip=False, bbox=dict(boxstyle="square,pad=0.1", fc="white", ec="none", alpha=0.75),
+        )
+        text.remove()
+        out.append(ann)
+    return out
 
 
 def _segments_cross(p1, p2, q1, q2) -> bool:
@@ -281,6 +322,26 @@ def _segments_cross(p1, p2, q1, q2) -> bool:
     return orient(p1, p2, q1) * orient(p1, p2, q2) < 0 and orient(q1, q2, p1) * orient(q1, q2, p2) < 0
 
 
+def _segment_hits_box(p, q, rect) -> bool:
+    """Whether segment p-q passes through the box ``(x0, x1, y0, y1)`` (Liang-Barsky clipping)."""
+    x0, x1, y0, y1 = rect
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    t0, t1 = 0.0, 1.0
+    for pk, qk in ((-dx, p[0] - x0), (dx, x1 - p[0]), (-dy, p[1] - y0), (dy, y1 - p[1])):
+        if pk == 0:
+            if qk < 0:
+                return False
+            continue
+        t = qk / pk
+        if pk < 0:
+            t0 = max(t0, t)
+        else:
+            t1 = min(t1, t)
+        if t0 > t1:
+            return False
+    return True
+
+
 def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
     """Move each text to a nearby free spot around its point.
 
@@ -288,7 +349,7 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
     the points and of labels placed before. Among free candidates, the one with the shortest
     leader line wins, with a penalty when the line would cross another label or leader line.
     """
-    fig = ax.figure
+    fig = root_figure(ax)
     renderer = fig.canvas.get_renderer()
     box = ax.patch.get_window_extent(renderer)
     cell = 2.0
@@ -297,14 +358,16 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
     labels = np.zeros((ny, nx), dtype=np.int32)
     scale = fig.dpi / 72.0
 
-    def mark_points(xy, radius_px):
+    hard = np.zeros((ny, nx), dtype=np.int32)  # the labelled points: never covered
+
+    def mark_points(xy, radius_px, raster):
         cx, cy = (xy[:, 0] - box.x0) / cell, (xy[:, 1] - box.y0) / cell
         r = max(int(np.ceil(radius_px / cell)), 0)
         for dx in range(-r, r + 1):
             for dy in range(-r, r + 1):
                 ix = np.clip(np.round(cx).astype(int) + dx, 0, nx - 1)
                 iy = np.clip(np.round(cy).astype(int) + dy, 0, ny - 1)
-                points[iy, ix] = 1
+                raster[iy, ix] = 1
 
     def cells(x0, x1, y0, y1):
         return (
@@ -314,8 +377,8 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
 
     targets = ax.transData.transform(np.column_stack([x, y]))
     if len(px):
-        mark_points(ax.transData.transform(np.column_stack([px, py])), 2.0 * scale)
-    mark_points(targets, 2.5 * scale)
+        mark_points(ax.transData.transform(np.column_stack([px, py])), 2.0 * scale, points)
+    mark_points(targets, 2.5 * scale, hard)
 
     radii = np.array([0, 2, 4, 7, 11, 16, 22, 30, 40, 52, 66, 84, 105, 130, 160]) * scale
     angles = np.deg2rad(np.arange(0, 360, 22.5))
@@ -341,24 +404,27 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
                 if x0 < box.x0 or x1 > box.x1 or y0 < box.y0 or y1 > box.y1:
                     continue
                 sl = cells(x0, x1, y0, y1)
-                overlap = labels[sl].sum()
+                overlap = labels[sl].sum() + hard[sl].sum()
                 # leader line: from the point to the nearest point of the label's box
                 end = np.array([np.clip(target[0], x0, x1), np.clip(target[1], y0, y1)])
                 length = float(np.hypot(*(end - target)))
                 crossings = 0
                 if length > 3 * scale:
                     crossings += sum(_segments_cross(target, end, q1, q2) for q1, q2 in others)
-                    for t in np.linspace(0.1, 0.9, max(8, int(length / (2 * cell)))):
-                        pt = target + t * (end - target)
-                        ix, iy = int((pt[0] - box.x0) // cell), int((pt[1] - box.y0) // cell)
-                        crossings += labels[min(max(iy, 0), ny - 1), min(max(ix, 0), nx - 1)] > 0
+                    crossings += sum(_segment_hits_box(target, end, rect) for rect in rects(k))
                 # covering points costs less than a long leader line through a dense cloud
-                cost = (overlap, length + 40 * scale * crossings + 0.3 * scale * points[sl].sum())
+                cost = (overlap, length + 40 * scale * crossings + 0.05 * scale * points[sl].sum())
                 if cost < best_cost:
                     best, best_cost = (cx, cy, end), cost
             if best_cost[0] == 0 and best_cost[1] <= r:
                 break  # no free spot further out can be closer
         return best
+
+    def rects(k):
+        for j, p in enumerate(placed):
+            if p is not None and j != k:
+                w, h = sizes[j]
+                yield (p[0] - w / 2, p[0] + w / 2, p[1] - h / 2, p[1] + h / 2)
 
     def mark(k, sign):
         cx, cy, _ = placed[k]
@@ -381,19 +447,6 @@ def _greedy_place(ax: Axes, texts: list, x, y, px, py) -> None:
             text.set_position(ax.transData.inverted().transform(p[:2]))
 
 
-def _leader_lines(ax: Axes, texts: list, x, y) -> None:
-    """Thin lines from displaced labels to their points (used when adjustText is not installed)."""
-    fig = ax.figure
-    renderer = fig.canvas.get_renderer()
-    for text, xi, yi in zip(texts, x, y, strict=True):
-        ext = text.get_window_extent(renderer)
-        tx, ty = ax.transData.transform((xi, yi))
-        if ext.x0 - 3 <= tx <= ext.x1 + 3 and ext.y0 - 3 <= ty <= ext.y1 + 3:
-            continue
-        ax.annotate("", xy=(xi, yi), xytext=text.get_position(), textcoords="data", zorder=4,
-                    arrowprops=dict(arrowstyle="-", color="0.3", lw=0.6, shrinkA=4, shrinkB=2))
-
-
 def thin_points(ax: Axes, x, y, cell_px: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
     """One point per ``cell_px``-pixel cell: the footprint of a point cloud, cheap for adjustText to avoid."""
     if x is None or y is None:
@@ -414,7 +467,7 @@ def thin_points(ax: Axes, x, y, cell_px: float = 6.0) -> tuple[np.ndarray, np.nd
 def _offset(ax: Axes, dx_pt: float, dy_pt: float):
     from matplotlib.transforms import ScaledTranslation
 
-    return ScaledTranslation(dx_pt / 72, dy_pt / 72, ax.figure.dpi_scale_trans)
+    return ScaledTranslation(dx_pt / 72, dy_pt / 72, root_figure(ax).dpi_scale_trans)
 
 
 def fmt_count(n: int) -> str:
