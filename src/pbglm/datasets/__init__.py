@@ -1,5 +1,6 @@
-"""Bundled example data sets (see ``data/README.md`` for provenance)."""
+"""Bundled example data sets (see ``data/README.md`` for provenance) and a simulator."""
 
 from ._load import airway, pasilla
+from ._simulate import simulate_single_cell
 
-__all__ = ["airway", "pasilla"]
+__all__ = ["airway", "pasilla", "simulate_single_cell"]
