@@ -1,7 +1,8 @@
 """Run pbglm on the reference cases and compare with the R tables in ``out/``.
 
-Used by ``tests/test_deseq2_parity.py`` and, as a script, prints the parity report:
-``python tests/reference/parity.py`` (DESeq2 cases).
+Used by ``tests/test_deseq2_parity.py`` / ``tests/test_edger_parity.py`` and, as a script,
+prints the parity report: ``python tests/reference/parity.py`` (DESeq2) or
+``python tests/reference/parity.py edger``.
 """
 
 from __future__ import annotations
@@ -163,9 +164,119 @@ def deseq2_tests() -> list[tuple[str, str]]:
             if (OUT / f"deseq2_{c}_test_{t['name']}.csv.gz").exists()]
 
 
+def _edger_report() -> pd.DataFrame:
+    rows = []
+    for case in CASES:
+        if not (OUT / f"edger_{case}_genes.csv.gz").exists():
+            continue
+        fm = edger_fit_metrics(case)
+        rows += [{"case": c, "test": t, **fm, **edger_test_metrics(c, t)} for c, t in edger_tests() if c == case]
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------- edgeR
+
+
+def pbglm_edger_args(case: str, spec: dict) -> dict:
+    """Arguments of ``pb.tl.test`` equivalent to an edgeR reference test spec."""
+    names = r_to_pbglm_names(case, "edger")
+    args: dict = {"name": spec["name"]}
+    if "contrast" in spec:
+        args["contrast"] = tuple(spec["contrast"])
+    elif "coef" in spec:
+        args["contrast"] = names[spec["coef"]]
+    elif "contrast_vector" in spec:
+        args["contrast"] = {names[k]: v for k, v in spec["contrast_vector"].items()}
+    elif "coefs" in spec:
+        args["drop"] = [names[c] for c in spec["coefs"]]
+    kind = spec.get("kind", "qlf")
+    if kind == "treat":
+        args["lfc_threshold"] = float(spec["lfc"])
+    elif kind == "lrt":
+        args["kind"] = "lrt"
+    return args
+
+
+@cache
+def fitted_edger(case: str) -> ad.AnnData:
+    """The case fit with pbglm's edgeR method and every reference test run."""
+    import warnings
+
+    import pbglm as pb
+    from pbglm._design_findings import DesignWarning
+
+    a = case_adata(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DesignWarning)
+        pb.tl.fit(a, CASES[case]["design"], method="edger")
+    for spec in CASES[case]["edger"]:
+        pb.tl.test(a, **pbglm_edger_args(case, spec))
+    return a
+
+
+def edger_fit_metrics(case: str) -> dict:
+    """TMM factors, filterByExpr and dispersion agreement of one case."""
+    a = fitted_edger(case)
+    samples = pd.read_csv(OUT / f"edger_{case}_samples.csv", index_col=0)
+    genes = read_ref(f"edger_{case}_genes.csv.gz")
+    nf = a.obs["pbglm_norm_factors"].loc[samples.index]
+    keep_ref = genes["keep"].astype(str).str.upper() == "TRUE"
+    keep = ~a.var["pbglm_filtered"].loc[genes.index].astype(bool)
+    k = keep_ref.to_numpy()
+    v = a.var.loc[genes.index[k]]
+    g = genes[k]
+
+    def rel(x, y):
+        return float(np.nanmedian(np.abs(np.asarray(x, float) / np.asarray(y, float) - 1)))
+
+    return {
+        "tmm_max_rel": float(np.max(np.abs(nf / samples["norm_factors"] - 1))),
+        "filter_mismatches": int((keep.to_numpy() != k).sum()),
+        "common_rel": rel(v["pbglm_dispersion_common"].iloc[:1], [json.loads(
+            (OUT / f"edger_{case}_params.json").read_text())["commonDispersion"]]),
+        "trended_rel": rel(v["pbglm_dispersion_trend"], g["trended_dispersion"]),
+        "tagwise_rel": rel(v["pbglm_dispersion_tagwise"], g["tagwise_dispersion"]),
+        "s2_post_rel": rel(v["pbglm_ql_dispersion_post"], g["s2_post"]),
+    }
+
+
+def edger_test_metrics(case: str, test: str) -> dict:
+    """Agreement of one edgeR test with R."""
+    import pbglm as pb
+
+    a = fitted_edger(case)
+    ref = read_ref(f"edger_{case}_test_{test}.csv.gz")
+    res = pb.get.results(a, test).loc[ref.index]
+    stat_col = "F" if "F" in ref.columns else ("LR" if "LR" in ref.columns else None)
+    jac, n1, n2 = jaccard(res["padj"], ref["FDR"])
+    out = {
+        "pvalue_spearman": float(stats.spearmanr(res["pvalue"], ref["PValue"])[0]),
+        "pvalue_median_rel": float(np.median(np.abs(res["pvalue"] / ref["PValue"] - 1))),
+        "jaccard": jac,
+        "n_sig": n1,
+        "n_sig_ref": n2,
+    }
+    if stat_col:
+        out["stat_median_rel"] = float(np.median(np.abs(res["stat"] / ref[stat_col] - 1)))
+    lfc_col = "logFC" if "logFC" in ref.columns else next((c for c in ref.columns if c.startswith("logFC")), None)
+    if lfc_col:
+        out["lfc_pearson"] = float(stats.pearsonr(res["log2fc"], ref[lfc_col])[0])
+    return out
+
+
+def edger_tests() -> list[tuple[str, str]]:
+    """Every (case, test) with an edgeR reference table."""
+    return [(c, t["name"]) for c, spec in CASES.items() for t in spec["edger"]
+            if (OUT / f"edger_{c}_test_{t['name']}.csv.gz").exists()]
+
+
 if __name__ == "__main__":
     import sys
 
+    if "edger" in sys.argv[1:]:
+        with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 5):
+            sys.stdout.write(_edger_report().to_string(index=False) + "\n")
+        raise SystemExit(0)
     rows = []
     for case in CASES:
         if not (OUT / f"deseq2_{case}_genes.csv.gz").exists():

@@ -15,9 +15,19 @@ its Poisson (``phi < 1e-4``) and gamma (``mu phi > 1e6``) branches. The adjusted
 likelihood (``adjustedProfileLik``) adds the Cox-Reid term ``-0.5 log det(X^T W X)`` with
 ``W = mu / (1 + phi mu)``.
 
-Every kernel loops over genes in ``prange`` (in chunks, so that each thread allocates its work
-arrays once). Offsets are per sample (length m), the same for every gene: that is all edgeR's QL
-pipeline needs (library sizes, prior-count augmented library sizes, glmTreat's shifted offsets).
+Two families of kernels live here:
+
+* **reference kernels** (``levenberg_fit``, ``apl_batch``, ``apl_grid_levenberg``) follow edgeR
+  step by step; they are the fallback of the fast kernels and the yardstick of the tests;
+* **fast kernels** (``fast_fit``, ``apl_grid_fast``) reach the same maximum-likelihood fits by
+  undamped Fisher scoring from good starting values, on blocks of genes so that ``X^T W X`` and
+  the scores are BLAS products, with exponentials and logarithms written as loops the compiler
+  vectorises; genes they cannot settle are handed to the reference kernels.
+
+The parallel kernels are thin ``prange`` loops over gene chunks or blocks calling serial
+functions (which keeps compilation quick). Offsets are per sample (length m), the same for every
+gene: that is all edgeR's QL pipeline needs (library sizes, prior-count augmented library sizes,
+glmTreat's shifted offsets).
 """
 
 from __future__ import annotations
@@ -222,17 +232,17 @@ def one_group_fit(y, libsize, phi, maxit, tol, beta_start):
     return beta, False
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def one_group_batch(Y, libsize, disp, maxit, tol):
-    """:func:`one_group_fit` for every row of ``Y`` (dispersion per gene)."""
-    G = Y.shape[0]
-    beta = np.empty(G)
-    conv = np.empty(G, dtype=np.bool_)
-    for g in prange(G):
-        b, c = one_group_fit(Y[g], libsize, disp[g], maxit, tol, np.nan)
-        beta[g] = b
-        conv[g] = c
-    return beta, conv
+@njit(cache=True, error_model="numpy")
+def _ave_log_cpm_range(Y, prior, adj, disp, maxit, tol, lo, hi, out):
+    m = Y.shape[1]
+    yy = np.empty(m)
+    ln1e6 = math.log(1e6)
+    ln2 = math.log(2.0)
+    for g in range(lo, hi):
+        for j in range(m):
+            yy[j] = Y[g, j] + prior[j]
+        b, _ = one_group_fit(yy, adj, disp[g], maxit, tol, np.nan)
+        out[g] = (b + ln1e6) / ln2
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -252,16 +262,9 @@ def ave_log_cpm_kernel(Y, libsize, prior_count, disp, maxit, tol, nchunk):
         prior[j] = prior_count * libsize[j] / ave
         adj[j] = libsize[j] + 2.0 * prior[j]
     out = np.empty(G)
-    ln1e6 = math.log(1e6)
-    ln2 = math.log(2.0)
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        yy = np.empty(m)
-        for g in range(lo, hi):
-            for j in range(m):
-                yy[j] = Y[g, j] + prior[j]
-            b, _ = one_group_fit(yy, adj, disp[g], maxit, tol, np.nan)
-            out[g] = (b + ln1e6) / ln2
+        _ave_log_cpm_range(Y, prior, adj, disp, maxit, tol, lo, hi, out)
     return out
 
 
@@ -282,10 +285,34 @@ def _one_way_gene(y, libsize, phi, group, ngroups, beta_g, has_start, maxit, tol
                 lsub[n] = libsize[j]
                 n += 1
         start = beta_g[k] if has_start else np.nan
+        if not start > -30.0:  # no usable start (a zero group, NaN): edgeR's own
+            start = np.nan
         b, _ = one_group_fit(ysub[:n], lsub[:n], phi, maxit, tol, start)
         beta_g[k] = max(b, -1e8)
     for j in range(m):
         mu[j] = math.exp(beta_g[group[j]]) * libsize[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _one_way_range(Y, libsize, disp, group, ngroups, beta_start, has_start, maxit, tol, lo, hi, beta, mu, dev):
+    m = Y.shape[1]
+    ysub = np.empty(m)
+    lsub = np.empty(m)
+    bg = np.empty(ngroups)
+    t1 = np.empty(m)
+    t2 = np.empty(m)
+    t3 = np.empty(m)
+    t4 = np.empty(m)
+    ibuf = np.empty(m, dtype=np.int64)
+    ebuf = np.empty(m)
+    for g in range(lo, hi):
+        if has_start:
+            for k in range(ngroups):
+                bg[k] = beta_start[g, k]
+        _one_way_gene(Y[g], libsize, disp[g], group, ngroups, bg, has_start, maxit, tol, ysub, lsub, mu[g])
+        for k in range(ngroups):
+            beta[g, k] = bg[k]
+        dev[g] = _vec_deviance(Y[g], mu[g], disp[g], t1, t2, t3, t4, ibuf, ebuf)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -297,20 +324,12 @@ def one_way_fit(Y, libsize, disp, group, ngroups, beta_start, has_start, maxit, 
     dev = np.empty(G)
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        ysub = np.empty(m)
-        lsub = np.empty(m)
-        bg = np.empty(ngroups)
-        for g in range(lo, hi):
-            if has_start:
-                bg[:] = beta_start[g]
-            _one_way_gene(Y[g], libsize, disp[g], group, ngroups, bg, has_start, maxit, tol, ysub, lsub, mu[g])
-            beta[g] = bg
-            dev[g] = _gene_deviance(Y[g], mu[g], disp[g])
+        _one_way_range(Y, libsize, disp, group, ngroups, beta_start, has_start, maxit, tol, lo, hi, beta, mu, dev)
     return beta, mu, dev
 
 
 # ---------------------------------------------------------------------------------------------
-# general designs (mglmLevenberg)
+# general designs (mglmLevenberg), reference
 # ---------------------------------------------------------------------------------------------
 
 
@@ -411,16 +430,45 @@ def levenberg_gene(y, X, P, offset, phi, beta, mu, mu_ready, tol, maxit, ws_w, w
     return dev, it, failed
 
 
+@njit(cache=True, error_model="numpy")
+def _levenberg_range(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev, iters,
+                     failed):
+    m, p = X.shape
+    q = P.shape[1]
+    libsize = np.exp(offset)
+    ws_w = np.empty(m)
+    ws_d = np.empty(m)
+    mu_new = np.empty(m)
+    acc = np.empty(q)
+    A = np.empty((p, p))
+    L = np.zeros((p, p))
+    dl = np.empty(p)
+    dbeta = np.empty(p)
+    beta_new = np.empty(p)
+    b = np.empty(p)
+    for g in range(lo, hi):
+        if has_start:
+            for a in range(p):
+                b[a] = beta_start[g, a]
+        else:
+            null_start(Y[g], libsize, disp[g], pinv_one, b)
+        d, it, f = levenberg_gene(Y[g], X, P, offset, disp[g], b, mu[g], False, tol, maxit, ws_w, ws_d, acc, A, L, dl,
+                                  dbeta, beta_new, mu_new)
+        for a in range(p):
+            beta[g, a] = b[a]
+        dev[g] = d
+        iters[g] = it
+        failed[g] = f
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def levenberg_fit(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, nchunk):
-    """edgeR's ``mglmLevenberg`` for every gene.
+    """edgeR's ``mglmLevenberg`` for every gene (the reference kernel).
 
     Returns ``beta`` (G x p, natural log), ``mu`` (G x m), ``deviance``, ``iterations``, ``failed``.
     """
     G, m = Y.shape
     p = X.shape[1]
-    q = P.shape[1]
-    libsize = np.exp(offset)
     beta = np.empty((G, p))
     mu = np.empty((G, m))
     dev = np.empty(G)
@@ -428,27 +476,8 @@ def levenberg_fit(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, m
     failed = np.empty(G, dtype=np.bool_)
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        ws_w = np.empty(m)
-        ws_d = np.empty(m)
-        mu_new = np.empty(m)
-        acc = np.empty(q)
-        A = np.empty((p, p))
-        L = np.zeros((p, p))
-        dl = np.empty(p)
-        dbeta = np.empty(p)
-        beta_new = np.empty(p)
-        b = np.empty(p)
-        for g in range(lo, hi):
-            if has_start:
-                b[:] = beta_start[g]
-            else:
-                null_start(Y[g], libsize, disp[g], pinv_one, b)
-            d, it, f = levenberg_gene(Y[g], X, P, offset, disp[g], b, mu[g], False, tol, maxit, ws_w, ws_d, acc, A, L,
-                                      dl, dbeta, beta_new, mu_new)
-            beta[g] = b
-            dev[g] = d
-            iters[g] = it
-            failed[g] = f
+        _levenberg_range(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev,
+                         iters, failed)
     return beta, mu, dev, iters, failed
 
 
@@ -463,7 +492,7 @@ def nb_deviance(Y, mu, disp):
 
 
 # ---------------------------------------------------------------------------------------------
-# adjusted profile likelihood
+# adjusted profile likelihood, reference
 # ---------------------------------------------------------------------------------------------
 
 
@@ -522,93 +551,73 @@ def apl_gene(y, mu, phi, X, P, acc, A, Lw, w, dl, adjust):
     return ll - _half_logdet_floor(A, Lw)
 
 
+@njit(cache=True, error_model="numpy")
+def _apl_batch_range(Y, mu, disp, X, P, adjust, lo, hi, out):
+    m, p = X.shape
+    q = P.shape[1]
+    acc = np.empty(q)
+    A = np.empty((p, p))
+    Lw = np.zeros((p, p))
+    w = np.empty(m)
+    dl = np.empty(p)
+    for g in range(lo, hi):
+        out[g] = apl_gene(Y[g], mu[g], disp[g], X, P, acc, A, Lw, w, dl, adjust)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def apl_batch(Y, mu, disp, X, P, adjust, nchunk):
     """``adjustedProfileLik`` at given fitted values, one value per gene."""
-    G, m = Y.shape
-    p = X.shape[1]
-    q = P.shape[1]
+    G = Y.shape[0]
     out = np.empty(G)
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        acc = np.empty(q)
-        A = np.empty((p, p))
-        Lw = np.zeros((p, p))
-        d = np.empty(m)
-        dl = np.empty(p)
-        for g in range(lo, hi):
-            out[g] = apl_gene(Y[g], mu[g], disp[g], X, P, acc, A, Lw, d, dl, adjust)
+        _apl_batch_range(Y, mu, disp, X, P, adjust, lo, hi, out)
     return out
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def apl_grid_levenberg(Y, X, P, offset, grid_disp, beta_start, has_start, pinv_one, tol, maxit, nchunk):
-    """Adjusted profile log-likelihoods of every gene at every grid dispersion (general designs).
+@njit(cache=True, error_model="numpy")
+def _apl_lev_range(Y, X, P, offset, grid_disp, pinv_one, tol, maxit, lo, hi, l0):
+    m, p = X.shape
+    q = P.shape[1]
+    K = grid_disp.shape[0]
+    libsize = np.exp(offset)
+    ws_w = np.empty(m)
+    ws_d = np.empty(m)
+    mu = np.empty(m)
+    mu_new = np.empty(m)
+    acc = np.empty(q)
+    A = np.empty((p, p))
+    L = np.zeros((p, p))
+    Lw = np.zeros((p, p))
+    dl = np.empty(p)
+    dbeta = np.empty(p)
+    beta_new = np.empty(p)
+    b = np.empty(p)
+    for g in range(lo, hi):
+        y = Y[g]
+        null_start(y, libsize, grid_disp[0], pinv_one, b)
+        ready = False
+        for k in range(K):
+            phi = grid_disp[k]
+            levenberg_gene(y, X, P, offset, phi, b, mu, ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new,
+                           mu_new)
+            ready = True
+            l0[g, k] = apl_gene(y, mu, phi, X, P, acc, A, Lw, ws_w, dl, True)
 
-    As edgeR's ``estimateDisp``: the grid is walked from the smallest dispersion up, each fit
-    starting from the previous coefficients (the first from ``beta_start`` or the null start).
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_grid_levenberg(Y, X, P, offset, grid_disp, pinv_one, tol, maxit, nchunk):
+    """Adjusted profile log-likelihoods of every gene at every grid dispersion (reference).
+
+    As edgeR's ``estimateDisp``: the grid is walked from the smallest dispersion up, the first fit
+    from the null start, each next one from the previous coefficients, every fit by edgeR's
+    Levenberg iterations.
     """
-    G, m = Y.shape
-    p = X.shape[1]
-    q = P.shape[1]
-    K = grid_disp.shape[0]
-    libsize = np.exp(offset)
-    l0 = np.empty((G, K))
+    G = Y.shape[0]
+    l0 = np.empty((G, grid_disp.shape[0]))
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        ws_w = np.empty(m)
-        ws_d = np.empty(m)
-        mu = np.empty(m)
-        mu_new = np.empty(m)
-        acc = np.empty(q)
-        A = np.empty((p, p))
-        L = np.zeros((p, p))
-        Lw = np.zeros((p, p))
-        dl = np.empty(p)
-        dbeta = np.empty(p)
-        beta_new = np.empty(p)
-        b = np.empty(p)
-        for g in range(lo, hi):
-            y = Y[g]
-            if has_start:
-                b[:] = beta_start[g]
-            else:
-                null_start(y, libsize, grid_disp[0], pinv_one, b)
-            ready = False
-            for k in range(K):
-                phi = grid_disp[k]
-                levenberg_gene(y, X, P, offset, phi, b, mu, ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta,
-                               beta_new, mu_new)
-                ready = True
-                l0[g, k] = apl_gene(y, mu, phi, X, P, acc, A, Lw, ws_w, dl, True)
-    return l0
-
-
-@njit(parallel=True, cache=True, error_model="numpy")
-def apl_grid_one_way(Y, X, P, offset, grid_disp, group, ngroups, maxit, tol, nchunk):
-    """:func:`apl_grid_levenberg` for one-way layouts (group means fitted one group at a time)."""
-    G, m = Y.shape
-    p = X.shape[1]
-    q = P.shape[1]
-    K = grid_disp.shape[0]
-    libsize = np.exp(offset)
-    l0 = np.empty((G, K))
-    for c in prange(nchunk):
-        lo, hi = _chunk(c, nchunk, G)
-        ysub = np.empty(m)
-        lsub = np.empty(m)
-        mu = np.empty(m)
-        w = np.empty(m)
-        bg = np.empty(ngroups)
-        acc = np.empty(q)
-        A = np.empty((p, p))
-        Lw = np.zeros((p, p))
-        dl = np.empty(p)
-        for g in range(lo, hi):
-            y = Y[g]
-            for k in range(K):
-                _one_way_gene(y, libsize, grid_disp[k], group, ngroups, bg, k > 0, maxit, tol, ysub, lsub, mu)
-                l0[g, k] = apl_gene(y, mu, grid_disp[k], X, P, acc, A, Lw, w, dl, True)
+        _apl_lev_range(Y, X, P, offset, grid_disp, pinv_one, tol, maxit, lo, hi, l0)
     return l0
 
 
@@ -616,13 +625,13 @@ def apl_grid_one_way(Y, X, P, offset, grid_disp, group, ngroups, maxit, tol, nch
 # fast path: vectorisable exp / log, lgamma tables, Newton passes with BLAS products
 # ---------------------------------------------------------------------------------------------
 #
-# The reference kernels above follow edgeR step by step (Levenberg damping, a deviance at every
-# trial step) and are kept for validation and as the fallback. The fast kernels below reach the
-# same maximum-likelihood fits by undamped Fisher scoring from good starting values (the null
-# start, or along the dispersion grid an extrapolation of the previous solutions), spending one
-# exponential per observation and iteration and no logarithms until the end; the Gram matrices
-# ``X^T W X`` and scores are BLAS matrix-vector products. A gene whose scoring does not converge
-# (or meets a non-positive-definite information matrix) is handed to the reference kernel.
+# The reference kernels follow edgeR step by step (Levenberg damping, a deviance at every trial
+# step). The fast kernels reach the same maximum-likelihood fits by undamped Fisher scoring from
+# good starting values (the null start, or along the dispersion grid an extrapolation of the
+# previous solutions), spending one exponential per observation and iteration and no
+# logarithms until the end; the Gram matrices ``X^T W X`` and scores are BLAS products over a
+# block of genes. A gene whose scoring does not converge (or meets a non-positive-definite
+# information matrix) is handed to the reference kernel by the Python drivers.
 
 _LOG2E = 1.4426950408889634
 _LN2_HI = 0.6931471803691238
@@ -773,82 +782,6 @@ def _vec_deviance(y, mu, phi, t1, t2, t3, t4, ibuf, ebuf):
     return dev
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def fast_fit(Y, X, offset, disp, beta_start, has_start, pinv_one, tol, maxit, nchunk):
-    """Fisher scoring to edgeR's convergence rule (step taken, then ``dl . dbeta < tol``).
-
-    Returns ``beta``, ``mu``, ``deviance`` and ``ok`` (False: hand the gene to the reference
-    Levenberg kernel). Genes whose counts are all zero get NaN coefficients and zero means, as
-    in edgeR.
-    """
-    G, m = Y.shape
-    p = X.shape[1]
-    XT = np.ascontiguousarray(X.T)
-    PT = np.ascontiguousarray(_packed_rows(X).T)
-    q = PT.shape[0]
-    libsize = np.exp(offset)
-    beta = np.empty((G, p))
-    mu_out = np.empty((G, m))
-    dev = np.empty(G)
-    ok_out = np.ones(G, dtype=np.bool_)
-    for c in prange(nchunk):
-        lo, hi = _chunk(c, nchunk, G)
-        eta = np.empty(m)
-        w = np.empty(m)
-        d = np.empty(m)
-        t1 = np.empty(m)
-        t2 = np.empty(m)
-        t3 = np.empty(m)
-        t4 = np.empty(m)
-        ibuf = np.empty(m, dtype=np.int64)
-        ebuf = np.empty(m)
-        Apk = np.empty(q)
-        s = np.empty(p)
-        A = np.empty((p, p))
-        L = np.zeros((p, p))
-        db = np.empty(p)
-        b = np.empty(p)
-        for g in range(lo, hi):
-            y = Y[g]
-            mu = mu_out[g]
-            phi = disp[g]
-            ymax = 0.0
-            for j in range(m):
-                if y[j] > ymax:
-                    ymax = y[j]
-            if ymax < LOW_VALUE:
-                beta[g, :] = np.nan
-                mu[:] = 0.0
-                dev[g] = 0.0
-                continue
-            if has_start:
-                b[:] = beta_start[g]
-            else:
-                null_start(y, libsize, phi, pinv_one, b)
-            good = False
-            for _ in range(maxit):
-                _score_pass(y, X, XT, PT, offset, b, phi, eta, mu, w, d, Apk, s, ibuf)
-                div, okstep = _newton_step(Apk, s, A, L, db)
-                if not okstep:
-                    break
-                for a in range(p):
-                    b[a] += db[a]
-                if div < tol:
-                    good = True
-                    break
-            if good:
-                np.dot(X, b, eta)
-                for j in range(m):
-                    eta[j] += offset[j]
-                vexp(eta, mu, ibuf)
-                dv = _vec_deviance(y, mu, phi, t1, t2, t3, t4, ibuf, ebuf)
-                good = math.isfinite(dv)
-                dev[g] = dv
-            beta[g] = b
-            ok_out[g] = good
-    return beta, mu_out, dev, ok_out
-
-
 @njit(cache=True, error_model="numpy")
 def _packed_rows(X):
     m, p = X.shape
@@ -875,93 +808,404 @@ def _half_logdet_packed(Apk, A, Lw):
     return _half_logdet_floor(A, Lw)
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
-def apl_grid_fast(Y, X, offset, grid_disp, table, pinv_one, tol_first, tol_grid, maxit, nchunk):
-    """Cox-Reid APL of every gene on the dispersion grid by Newton path following.
+@njit(cache=True, error_model="numpy")
+def _apl_oneway_range(Y, X, P, offset, grid_disp, table, group, ngroups, du, maxit, tol, lo, hi, l0):
+    m, p = X.shape
+    q = P.shape[1]
+    K = grid_disp.shape[0]
+    libsize = np.exp(offset)
+    rs = 1.0 / grid_disp
+    ysub = np.empty(m)
+    lsub = np.empty(m)
+    mu = np.empty(m)
+    lt = np.empty(m)
+    w = np.empty(m)
+    ibuf = np.empty(m, dtype=np.int64)
+    ebuf = np.empty(m)
+    bg = np.empty(ngroups)
+    wg = np.empty(ngroups)
+    consts = np.empty(K)
+    acc = np.empty(q)
+    A = np.empty((p, p))
+    Lw = np.zeros((p, p))
+    dl = np.empty(p)
+    for g in range(lo, hi):
+        y = Y[g]
+        _grid_constants(y, rs, table, consts)
+        for k in range(K):
+            phi = grid_disp[k]
+            r = rs[k]
+            _one_way_gene(y, libsize, phi, group, ngroups, bg, k > 0, maxit, tol, ysub, lsub, mu)
+            anyzero = False
+            for j in range(m):
+                if mu[j] == 0.0:
+                    anyzero = True
+            if anyzero:
+                # edgeR skips zero means: the per-observation reference path
+                l0[g, k] = apl_gene(y, mu, phi, X, P, acc, A, Lw, w, dl, True)
+                continue
+            for j in range(m):
+                lt[j] = mu[j] + r
+            vlog(lt, lt, ibuf, ebuf)
+            ll = consts[k]
+            for i in range(ngroups):
+                wg[i] = 0.0
+            for j in range(m):
+                ll += y[j] * (bg[group[j]] + offset[j] - lt[j]) - r * lt[j]
+                wg[group[j]] += mu[j] / (1.0 + phi * mu[j])
+            if p == 1:
+                s = 0.0
+                for i in range(ngroups):
+                    s += wg[i]
+                l0[g, k] = ll - 0.5 * math.log(abs(s))
+                continue
+            for a in range(p):
+                for b in range(a + 1):
+                    s = 0.0
+                    for i in range(ngroups):
+                        s += wg[i] * du[i, a] * du[i, b]
+                    A[a, b] = s
+                    A[b, a] = s
+            l0[g, k] = ll - _half_logdet_floor(A, Lw)
 
-    At the first grid point the fit is iterated to ``tol_first``; at the next ones the start is
-    a polynomial extrapolation of the previous solutions and scoring stops as soon as the Newton
-    decrement ``dl . dbeta`` is below ``tol_grid``; the log-likelihood is then corrected by half
-    the decrement (its value at the maximum to second order) and the Cox-Reid term is taken at
-    the last iterate. Returns ``l0`` (G x K) and ``ok`` (False: recompute with the reference).
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_grid_one_way(Y, X, P, offset, grid_disp, table, group, ngroups, du, maxit, tol, nchunk):
+    """Adjusted profile log-likelihoods on the dispersion grid for one-way layouts.
+
+    Group means are fitted one group at a time (``mglmOneWay``), ``X^T W X`` is assembled from the
+    group sums of the working weights and the distinct design rows ``du``.
+    """
+    G = Y.shape[0]
+    l0 = np.empty((G, grid_disp.shape[0]))
+    for c in prange(nchunk):
+        lo, hi = _chunk(c, nchunk, G)
+        _apl_oneway_range(Y, X, P, offset, grid_disp, table, group, ngroups, du, maxit, tol, lo, hi, l0)
+    return l0
+
+
+def block_size(m: int, p: int) -> int:
+    """Genes per block: BLAS products of about 2e5 multiply-adds (single-threaded in OpenBLAS)."""
+    q = p * (p + 1) // 2
+    return int(max(4, min(16, 200_000 // max(1, m * max(q, 1)))))
+
+
+@njit(cache=True, error_model="numpy")
+def _expm1_small(u):
+    """``exp(u)`` for ``|u| <= 0.1`` by its Taylor polynomial (remainder below 3e-17)."""
+    return 1.0 + u * (1.0 + u * (0.5 + u * (1.0 / 6 + u * (1.0 / 24 + u * (1.0 / 120 + u * (1.0 / 720 + u * (
+        1.0 / 5040 + u * (1.0 / 40320 + u * (1.0 / 362880)))))))))
+
+
+@njit(cache=True, error_model="numpy")
+def _block_pass(Yb, X, XT, P, offset, phis, Bc, ETA, MU, W, D, APK, S, eta_f, mu_f, ibuf, incremental):
+    """Means, working weights, packed ``X^T W X`` and scores for a block of genes (rows).
+
+    With ``incremental``, ``ETA`` and ``MU`` hold the previous pass's values: rows whose linear
+    predictor moved by at most 0.1 update their means by a Taylor polynomial of the change
+    instead of a full exponential.
+    """
+    nb, m = ETA.shape
+    if incremental:
+        # W is free until the weights are computed: use it for the new linear predictor
+        np.dot(Bc, XT, W)
+        for i in range(nb):
+            small = True
+            for j in range(m):
+                W[i, j] += offset[j]
+                if abs(W[i, j] - ETA[i, j]) > 0.1:
+                    small = False
+            if small:
+                for j in range(m):
+                    MU[i, j] *= _expm1_small(W[i, j] - ETA[i, j])
+                    ETA[i, j] = W[i, j]
+            else:
+                for j in range(m):
+                    ETA[i, j] = W[i, j]
+                vexp(ETA[i], MU[i], ibuf)
+    else:
+        np.dot(Bc, XT, ETA)
+        for i in range(nb):
+            for j in range(m):
+                ETA[i, j] += offset[j]
+        vexp(eta_f, mu_f, ibuf)
+    for i in range(nb):
+        phi = phis[i]
+        for j in range(m):
+            inv = 1.0 / (1.0 + phi * MU[i, j])
+            W[i, j] = MU[i, j] * inv
+            D[i, j] = (Yb[i, j] - MU[i, j]) * inv
+    np.dot(W, P, APK)
+    np.dot(D, X, S)
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_block(Y, g0, Yb):
+    G = Y.shape[0]
+    nb = Yb.shape[0]
+    for i in range(nb):
+        src = min(g0 + i, G - 1)
+        Yb[i, :] = Y[src]
+
+
+@njit(cache=True, error_model="numpy")
+def _fast_fit_block(blk, Y, X, XT, P, offset, libsize, disp, beta_start, has_start, pinv_one, tol, maxit, nb, beta,
+                    mu_out, dev, ok_out):
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    g0 = blk * nb
+    Yb = np.empty((nb, m))
+    eta_f = np.empty(nb * m)
+    mu_f = np.empty(nb * m)
+    ETA = eta_f.reshape((nb, m))
+    MU = mu_f.reshape((nb, m))
+    W = np.empty((nb, m))
+    D = np.empty((nb, m))
+    ibuf = np.empty(nb * m, dtype=np.int64)
+    APK = np.empty((nb, q))
+    S = np.empty((nb, p))
+    Bc = np.zeros((nb, p))
+    phis = np.empty(nb)
+    done = np.zeros(nb, dtype=np.bool_)
+    bad = np.zeros(nb, dtype=np.bool_)
+    A = np.empty((p, p))
+    L = np.zeros((p, p))
+    db = np.empty(p)
+    t1 = np.empty(m)
+    t2 = np.empty(m)
+    t3 = np.empty(m)
+    t4 = np.empty(m)
+    ib1 = np.empty(m, dtype=np.int64)
+    eb1 = np.empty(m)
+    _fill_block(Y, g0, Yb)
+    for i in range(nb):
+        g = min(g0 + i, G - 1)
+        phis[i] = disp[g]
+        ymax = 0.0
+        for j in range(m):
+            if Yb[i, j] > ymax:
+                ymax = Yb[i, j]
+        if ymax < LOW_VALUE:
+            done[i] = True  # all zero: nothing to fit
+            bad[i] = True
+            continue
+        if has_start:
+            for a in range(p):
+                Bc[i, a] = beta_start[g, a]
+        else:
+            null_start(Yb[i], libsize, phis[i], pinv_one, Bc[i])
+    for _ in range(maxit):
+        _block_pass(Yb, X, XT, P, offset, phis, Bc, ETA, MU, W, D, APK, S, eta_f, mu_f, ibuf, False)
+        alldone = True
+        for i in range(nb):
+            if done[i]:
+                continue
+            div, okstep = _newton_step(APK[i], S[i], A, L, db)
+            if not okstep:
+                done[i] = True
+                bad[i] = True
+                for a in range(p):
+                    Bc[i, a] = 0.0
+                continue
+            for a in range(p):
+                Bc[i, a] += db[a]
+            if div < tol:
+                done[i] = True
+            else:
+                alldone = False
+        if alldone:
+            break
+    # final means at the last coefficients
+    np.dot(Bc, XT, ETA)
+    for i in range(nb):
+        for j in range(m):
+            ETA[i, j] += offset[j]
+    vexp(eta_f, mu_f, ibuf)
+    for i in range(nb):
+        g = g0 + i
+        if g >= G:
+            break
+        y = Yb[i]
+        if not done[i] or bad[i]:
+            ymax = 0.0
+            for j in range(m):
+                if y[j] > ymax:
+                    ymax = y[j]
+            if ymax < LOW_VALUE:
+                for a in range(p):
+                    beta[g, a] = np.nan
+                for j in range(m):
+                    mu_out[g, j] = 0.0
+                dev[g] = 0.0
+                ok_out[g] = True
+            else:
+                ok_out[g] = False
+            continue
+        dv = _vec_deviance(y, MU[i], phis[i], t1, t2, t3, t4, ib1, eb1)
+        for a in range(p):
+            beta[g, a] = Bc[i, a]
+        for j in range(m):
+            mu_out[g, j] = MU[i, j]
+        dev[g] = dv
+        ok_out[g] = math.isfinite(dv)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def fast_fit(Y, X, offset, disp, beta_start, has_start, pinv_one, tol, maxit, nb):
+    """Fisher scoring to edgeR's convergence rule (step taken, then ``dl . dbeta < tol``).
+
+    Genes are processed in blocks of ``nb`` so that the Gram matrices and scores are BLAS
+    matrix products. Returns ``beta``, ``mu``, ``deviance`` and ``ok`` (False: hand the gene to
+    the reference Levenberg kernel). All-zero rows get NaN coefficients and zero means, as in
+    edgeR.
     """
     G, m = Y.shape
     p = X.shape[1]
-    K = grid_disp.shape[0]
     XT = np.ascontiguousarray(X.T)
-    PT = np.ascontiguousarray(_packed_rows(X).T)
-    q = PT.shape[0]
+    P = _packed_rows(X)
     libsize = np.exp(offset)
-    rs = 1.0 / grid_disp
-    l0 = np.empty((G, K))
+    beta = np.empty((G, p))
+    mu_out = np.empty((G, m))
+    dev = np.empty(G)
     ok_out = np.ones(G, dtype=np.bool_)
-    for c in prange(nchunk):
-        lo, hi = _chunk(c, nchunk, G)
-        eta = np.empty(m)
-        mu = np.empty(m)
-        w = np.empty(m)
-        d = np.empty(m)
-        lt = np.empty(m)
-        ibuf = np.empty(m, dtype=np.int64)
-        ebuf = np.empty(m)
-        Apk = np.empty(q)
-        s = np.empty(p)
-        A = np.empty((p, p))
-        L = np.zeros((p, p))
-        Lw = np.zeros((p, p))
-        db = np.empty(p)
-        b = np.empty(p)
-        hist = np.zeros((3, p))
-        consts = np.empty(K)
-        for g in range(lo, hi):
-            y = Y[g]
-            _grid_constants(y, rs, table, consts)
-            good = True
-            for k in range(K):
-                phi = grid_disp[k]
-                r = rs[k]
-                if k == 0:
-                    null_start(y, libsize, phi, pinv_one, b)
-                    tol = tol_first
-                else:
-                    tol = tol_grid
-                    if k == 1:
-                        b[:] = hist[0]
-                    elif k == 2:
-                        for a in range(p):
-                            b[a] = 2.0 * hist[0, a] - hist[1, a]
-                    else:
-                        for a in range(p):
-                            b[a] = 3.0 * hist[0, a] - 3.0 * hist[1, a] + hist[2, a]
-                conv = False
-                div = 0.0
-                for _ in range(maxit):
-                    _score_pass(y, X, XT, PT, offset, b, phi, eta, mu, w, d, Apk, s, ibuf)
-                    div, okstep = _newton_step(Apk, s, A, L, db)
-                    if not okstep:
-                        break
-                    if div < tol:
-                        conv = True
-                        break
-                    for a in range(p):
-                        b[a] += db[a]
-                if not conv:
-                    good = False
-                    break
-                # log-likelihood at the last iterate, plus half the Newton decrement
+    nblocks = (G + nb - 1) // nb
+    for blk in prange(nblocks):
+        _fast_fit_block(blk, Y, X, XT, P, offset, libsize, disp, beta_start, has_start, pinv_one, tol, maxit, nb, beta,
+                        mu_out, dev, ok_out)
+    return beta, mu_out, dev, ok_out
+
+
+@njit(cache=True, error_model="numpy")
+def _apl_fast_block(blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0,
+                    ok_out):
+    G, m = Y.shape
+    p = X.shape[1]
+    q = P.shape[1]
+    K = grid_disp.shape[0]
+    g0 = blk * nb
+    Yb = np.empty((nb, m))
+    eta_f = np.empty(nb * m)
+    mu_f = np.empty(nb * m)
+    lt_f = np.empty(nb * m)
+    ETA = eta_f.reshape((nb, m))
+    MU = mu_f.reshape((nb, m))
+    LT = lt_f.reshape((nb, m))
+    W = np.empty((nb, m))
+    D = np.empty((nb, m))
+    ibuf = np.empty(nb * m, dtype=np.int64)
+    ebuf = np.empty(nb * m)
+    APK = np.empty((nb, q))
+    S = np.empty((nb, p))
+    Bc = np.zeros((nb, p))
+    DB = np.zeros((nb, p))
+    hist = np.zeros((3, nb, p))
+    phis = np.empty(nb)
+    conv = np.zeros(nb, dtype=np.bool_)
+    bad = np.zeros(nb, dtype=np.bool_)
+    divs = np.zeros(nb)
+    hld = np.zeros(nb)
+    consts = np.empty((nb, K))
+    A = np.empty((p, p))
+    L = np.zeros((p, p))
+    Lw = np.zeros((p, p))
+    _fill_block(Y, g0, Yb)
+    for i in range(nb):
+        _grid_constants(Yb[i], rs, table, consts[i])
+    for k in range(K):
+        phi = grid_disp[k]
+        r = rs[k]
+        for i in range(nb):
+            phis[i] = phi
+        if k == 0:
+            tol = tol_first
+            for i in range(nb):
                 for j in range(m):
-                    lt[j] = mu[j] + r
-                vlog(lt, lt, ibuf, ebuf)
-                ll = consts[k]
-                for j in range(m):
-                    ll += y[j] * (eta[j] - lt[j]) - r * lt[j]
-                ll += 0.5 * div
-                l0[g, k] = ll - _half_logdet_packed(Apk, A, Lw)
+                    W[i, j] = math.log(Yb[i, j] + 0.5) - offset[j]
+            np.dot(W, pinv_x.T, Bc)
+        else:
+            tol = tol_grid
+            for i in range(nb):
                 for a in range(p):
-                    hist[2, a] = hist[1, a]
-                    hist[1, a] = hist[0, a]
-                    hist[0, a] = b[a] + db[a]
-            ok_out[g] = good
+                    if k == 1:
+                        Bc[i, a] = hist[0, i, a]
+                    elif k == 2:
+                        Bc[i, a] = 2.0 * hist[0, i, a] - hist[1, i, a]
+                    else:
+                        Bc[i, a] = 3.0 * hist[0, i, a] - 3.0 * hist[1, i, a] + hist[2, i, a]
+        for i in range(nb):
+            conv[i] = bad[i]
+        for it in range(maxit):
+            _block_pass(Yb, X, XT, P, offset, phis, Bc, ETA, MU, W, D, APK, S, eta_f, mu_f, ibuf, k > 0 or it > 0)
+            allconv = True
+            for i in range(nb):
+                if conv[i]:
+                    continue
+                div, okstep = _newton_step(APK[i], S[i], A, L, DB[i])
+                if not okstep:
+                    conv[i] = True
+                    bad[i] = True
+                    for a in range(p):
+                        Bc[i, a] = 0.0
+                    continue
+                if div < tol:
+                    conv[i] = True
+                    divs[i] = div
+                    hld[i] = _half_logdet_packed(APK[i], A, Lw)
+                else:
+                    allconv = False
+                    for a in range(p):
+                        Bc[i, a] += DB[i, a]
+            if allconv:
+                break
+        for i in range(nb):
+            if not conv[i]:
+                bad[i] = True
+        for t in range(nb * m):
+            lt_f[t] = mu_f[t] + r
+        vlog(lt_f, lt_f, ibuf, ebuf)
+        for i in range(nb):
+            g = g0 + i
+            if g >= G or bad[i]:
+                continue
+            ll = consts[i, k] + 0.5 * divs[i]
+            for j in range(m):
+                ll += Yb[i, j] * (ETA[i, j] - LT[i, j]) - r * LT[i, j]
+            l0[g, k] = ll - hld[i]
+        for i in range(nb):
+            for a in range(p):
+                hist[2, i, a] = hist[1, i, a]
+                hist[1, i, a] = hist[0, i, a]
+                hist[0, i, a] = Bc[i, a] + DB[i, a]
+    for i in range(nb):
+        g = g0 + i
+        if g < G:
+            ok_out[g] = not bad[i]
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def apl_grid_fast(Y, X, offset, grid_disp, table, pinv_x, tol_first, tol_grid, maxit, nb):
+    """Cox-Reid APL of every gene on the dispersion grid by Newton path following.
+
+    At the first grid point the fit starts from the least-squares fit of ``log(y + 0.5) - offset``
+    (``pinv_x`` is the pseudo-inverse of the design) and is iterated to ``tol_first``; at the next
+    ones the start is a quadratic extrapolation of the previous solutions and scoring stops as
+    soon as the Newton decrement ``dl . dbeta`` is below ``tol_grid``; the log-likelihood is then
+    corrected by half the decrement (its value at the maximum to second order) and the Cox-Reid
+    term is taken at the last iterate. Genes are processed in blocks of ``nb`` (BLAS products).
+    Returns ``l0`` (G x K) and ``ok`` (False: recompute with the reference kernel).
+    """
+    G, m = Y.shape
+    XT = np.ascontiguousarray(X.T)
+    P = _packed_rows(X)
+    pinv_x = np.ascontiguousarray(pinv_x)
+    rs = 1.0 / grid_disp
+    l0 = np.empty((G, grid_disp.shape[0]))
+    ok_out = np.ones(G, dtype=np.bool_)
+    nblocks = (G + nb - 1) // nb
+    for blk in prange(nblocks):
+        _apl_fast_block(blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0,
+                        ok_out)
     return l0, ok_out
 
 
@@ -1059,12 +1303,33 @@ def glm_fit(
         else:
             coef = np.linalg.solve(du, bg.T).T
         return GlmFit(coef, mu, dev, np.ones(G, dtype=bool), "oneway")
-    P = packed_design(X)
     pinv_one = np.linalg.lstsq(X, np.ones(m), rcond=None)[0]
     has_start = start is not None
     bstart = np.ascontiguousarray(start, dtype=np.float64) if has_start else np.zeros((G, p))
-    beta, mu, dev, _iters, failed = levenberg_fit(Y, X, P, off, disp, bstart, has_start, pinv_one, tol, maxit, nch)
-    return GlmFit(beta, mu, dev, ~failed, "levenberg")
+    if G == 0:
+        return GlmFit(np.zeros((0, p)), np.zeros((0, m)), np.zeros(0), np.zeros(0, dtype=bool), "levenberg")
+    nb = block_size(m, p)
+    beta, mu, dev, ok = fast_fit(Y, X, off, disp, bstart, has_start, pinv_one, tol, 30, nb)
+    converged = np.ones(G, dtype=bool)
+    if has_start and not ok.all():
+        # a poor start: retry from edgeR's own (null) start
+        bad = np.flatnonzero(~ok)
+        b2, mu2, dev2, ok2 = fast_fit(np.ascontiguousarray(Y[bad]), X, off, np.ascontiguousarray(disp[bad]),
+                                      np.zeros((bad.size, p)), False, pinv_one, tol, 30, nb)
+        beta[bad], mu[bad], dev[bad], ok[bad] = b2, mu2, dev2, ok2
+    if not ok.all():
+        # the reference (edgeR's damped Levenberg) for the genes that scoring could not settle
+        bad = np.flatnonzero(~ok)
+        P = packed_design(X)
+        b2, mu2, dev2, _iters, failed = levenberg_fit(
+            np.ascontiguousarray(Y[bad]), X, P, off, np.ascontiguousarray(disp[bad]), np.zeros((bad.size, p)), False,
+            pinv_one, tol, maxit, n_chunks(bad.size)
+        )
+        beta[bad] = b2
+        mu[bad] = mu2
+        dev[bad] = dev2
+        converged[bad] = ~failed
+    return GlmFit(beta, mu, dev, converged, "levenberg")
 
 
 def add_prior_count(counts: np.ndarray, lib_size: np.ndarray, prior_count: float):
@@ -1074,7 +1339,12 @@ def add_prior_count(counts: np.ndarray, lib_size: np.ndarray, prior_count: float
     return np.ascontiguousarray(counts + prior[None, :]), np.log(lib + 2.0 * prior)
 
 
-def pred_fc(counts, design, lib_size, dispersion, prior_count: float = 0.125) -> np.ndarray:
-    """edgeR's ``predFC``: log2 coefficients of the fit to prior-count augmented counts."""
+def pred_fc(counts, design, lib_size, dispersion, prior_count: float = 0.125, start=None) -> np.ndarray:
+    """edgeR's ``predFC``: log2 coefficients of the fit to prior-count augmented counts.
+
+    ``start`` (natural-log coefficients, e.g. the unshrunk fit) only speeds up the iterations.
+    """
     y, off = add_prior_count(counts, lib_size, prior_count)
-    return glm_fit(y, design, off, dispersion).coefficients / math.log(2.0)
+    if start is not None:
+        start = np.where(np.isfinite(start), start, 0.0)
+    return glm_fit(y, design, off, dispersion, start=start).coefficients / math.log(2.0)

@@ -22,9 +22,9 @@ import math
 import numpy as np
 from scipy import special, stats
 
-from .._kernels.edger_glm import glm_fit, pred_fc
+from .._kernels.edger_glm import GlmFit, glm_fit, pred_fc
 from .._numerics.edger_dispersion import estimate_disp, residual_df_zeros
-from .._numerics.squeeze_var import squeeze_var
+from .._numerics.squeeze_var import log_t_sf, squeeze_var
 from .._numerics.tmm import calc_norm_factors_tmm
 from .._settings import settings
 from ._result import FitResult
@@ -62,6 +62,7 @@ def ql_fit(
     *,
     robust: bool = True,
     winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+    fit: GlmFit | None = None,
 ) -> dict:
     """edgeR 3.40's ``glmQLFit``: NB GLM at the given dispersions, then ``squeezeVar`` of ``s2``.
 
@@ -72,10 +73,12 @@ def ql_fit(
     -------
     dict with ``coefficients`` (unshrunk, natural log), ``fitted``, ``deviance``, ``converged``,
     ``df_residual``, ``s2``, ``var_prior``, ``var_post``, ``df_prior`` (per gene) and ``df2``
-    (the robust fit's df before gene-wise shrinkage, or the plain df prior).
+    (the robust fit's df before gene-wise shrinkage, or the plain df prior). ``fit`` may pass
+    the NB fit at ``dispersion`` when it is already at hand.
     """
     offset = np.log(lib_size)
-    fit = glm_fit(counts, design, offset, dispersion)
+    if fit is None:
+        fit = glm_fit(counts, design, offset, dispersion)
     zero = (fit.fitted < 1e-4) & (counts < 1e-4)
     df = residual_df_zeros(zero, design)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -96,6 +99,29 @@ def ql_fit(
         "df_prior": np.broadcast_to(np.asarray(sq["df_prior"], dtype=float), (G,)).copy(),
         "df2": float(sq.get("df2", np.asarray(sq["df_prior"]).reshape(-1)[0])),
     }
+
+
+def _trended_fit(Y, X, offset, trended, disp) -> GlmFit:
+    """The NB fit at the trended dispersions, reusing estimateDisp's fit of the selected genes."""
+    pre = disp.get("trended_fit")
+    sel = disp["selected"]
+    if pre is None:
+        return glm_fit(Y, X, offset, trended)
+    if sel.all():
+        return pre
+    G, m = Y.shape
+    rest = np.flatnonzero(~sel)
+    other = glm_fit(np.ascontiguousarray(Y[rest]), X, offset, np.ascontiguousarray(trended[rest]))
+    coef = np.empty((G, X.shape[1]))
+    mu = np.empty((G, m))
+    dev = np.empty(G)
+    conv = np.empty(G, dtype=bool)
+    for part, idx in ((pre, np.flatnonzero(sel)), (other, rest)):
+        coef[idx] = part.coefficients
+        mu[idx] = part.fitted
+        dev[idx] = part.deviance
+        conv[idx] = part.converged
+    return GlmFit(coef, mu, dev, conv, pre.method)
 
 
 def fit_edger(
@@ -161,8 +187,9 @@ def fit_edger(
         disp = estimate_disp(Y, X, eff, robust=robust_disp, winsor_tail_p=winsor_tail_p)
         alc = disp["ave_log_cpm"]
         trended = disp["trended"]
-        ql = ql_fit(Y, X, eff, trended, alc, robust=robust, winsor_tail_p=winsor_tail_p)
-        coef = pred_fc(Y, X, eff, trended, PRIOR_COUNT)
+        nbfit = _trended_fit(Y, X, np.log(eff), trended, disp)
+        ql = ql_fit(Y, X, eff, trended, alc, robust=robust, winsor_tail_p=winsor_tail_p, fit=nbfit)
+        coef = pred_fc(Y, X, eff, trended, PRIOR_COUNT, start=nbfit.coefficients)
     sf = eff / math.exp(np.mean(np.log(eff)))
     disp_prior_df = disp["prior_df"]
     params = {
@@ -255,8 +282,7 @@ def _bh(p: np.ndarray) -> np.ndarray:
 def _zscore_t(x, df):
     """limma's ``zscoreT`` (quantile method): the z with the same tail probability as t(df)."""
     x = np.asarray(x, dtype=float)
-    df = np.broadcast_to(np.asarray(df, dtype=float), x.shape)
-    logp = np.where(np.isinf(df), stats.norm.logsf(np.abs(x)), stats.t.logsf(np.abs(x), np.where(np.isinf(df), 1, df)))
+    logp = log_t_sf(np.abs(x), np.broadcast_to(np.asarray(df, dtype=float), x.shape))
     return -special.ndtri_exp(logp) * np.sign(x)
 
 

@@ -27,10 +27,13 @@ import numpy as np
 from numba import njit, prange
 
 from .._kernels.edger_glm import (
+    apl_grid_fast,
     apl_grid_levenberg,
     apl_grid_one_way,
+    block_size,
     design_as_factor,
     glm_fit,
+    lgamma_table,
     n_chunks,
     packed_design,
     qr_keep_columns,
@@ -47,6 +50,7 @@ __all__ = [
     "maximize_interpolant",
     "residual_df_zeros",
     "wleb",
+    "zero_fitted",
     "zero_patterns",
 ]
 
@@ -147,15 +151,27 @@ def _find_max(x, y, b, c, d):
     return x_max
 
 
+@njit(cache=True, error_model="numpy")
+def _maximize_range(x, Y, lo, hi, out):
+    K = Y.shape[1]
+    b = np.empty(K)
+    c = np.empty(K)
+    d = np.empty(K)
+    y = np.empty(K)
+    for g in range(lo, hi):
+        for k in range(K):
+            y[k] = Y[g, k]
+        out[g] = _find_max(x, y, b, c, d)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
-def _maximize_interpolant(x, Y):
-    G, K = Y.shape
+def _maximize_interpolant(x, Y, nchunk):
+    G = Y.shape[0]
     out = np.empty(G)
-    for g in prange(G):
-        b = np.empty(K)
-        c = np.empty(K)
-        d = np.empty(K)
-        out[g] = _find_max(x, np.ascontiguousarray(Y[g]), b, c, d)
+    for c in prange(nchunk):
+        lo = (G * c) // nchunk
+        hi = (G * (c + 1)) // nchunk
+        _maximize_range(x, Y, lo, hi, out)
     return out
 
 
@@ -170,7 +186,7 @@ def maximize_interpolant(x: np.ndarray, Y: np.ndarray) -> np.ndarray:
         raise ValueError("The number of columns of Y must equal the number of spline points.")
     if np.any(np.diff(x) <= 0):
         raise ValueError("Spline points must be unique and sorted.")
-    return _maximize_interpolant(x, Y)
+    return _maximize_interpolant(x, Y, n_chunks(Y.shape[0]))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,13 +281,17 @@ def _locfit_vertices(xs: np.ndarray, k: int, cut: float = 0.8) -> tuple[np.ndarr
     return v, np.array([bw(x) for x in v])
 
 
+@njit(cache=True, error_model="numpy")
+def _fit_vertex(i, xs, Ys, verts, hs, out):
+    _local_constant(xs, Ys, verts[i], hs[i], out[i])
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _fit_vertices(xs, Ys, verts, hs):
     nv = verts.shape[0]
-    K = Ys.shape[1]
-    out = np.empty((nv, K))
+    out = np.empty((nv, Ys.shape[1]))
     for i in prange(nv):
-        _local_constant(xs, Ys, verts[i], hs[i], out[i])
+        _fit_vertex(i, xs, Ys, verts, hs, out)
     return out
 
 
@@ -378,6 +398,20 @@ def zero_patterns(zero: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def zero_fitted(counts: np.ndarray, design: np.ndarray, offset: np.ndarray, dispersion) -> np.ndarray:
+    """Observations that are zero and fitted as zero (``y < 1e-4 & mu < 1e-4``) at ``dispersion``.
+
+    Only genes with a zero count can have such observations, so only those are fitted.
+    """
+    zero = np.zeros(counts.shape, dtype=bool)
+    has0 = np.flatnonzero((counts < 1e-4).any(axis=1))
+    if has0.size:
+        disp = np.broadcast_to(np.asarray(dispersion, dtype=np.float64), (counts.shape[0],))
+        fit = glm_fit(np.ascontiguousarray(counts[has0]), design, offset, np.ascontiguousarray(disp[has0]))
+        zero[has0] = (counts[has0] < 1e-4) & (fit.fitted < 1e-4)
+    return zero
+
+
 def residual_df_zeros(zero: np.ndarray, design: np.ndarray) -> np.ndarray:
     """edgeR's ``.residDF``: residual df after removing samples with exactly-zero fits."""
     G, m = zero.shape
@@ -405,11 +439,15 @@ def apl_grid(
     offset: np.ndarray,
     grid_disp: np.ndarray,
     zero: np.ndarray | None = None,
+    *,
+    exact: bool = False,
 ) -> np.ndarray:
     """Cox-Reid APL of every gene at every grid dispersion (the ``l0`` matrix of estimateDisp).
 
     Genes with exactly-zero fitted values (``zero``, G x m) are evaluated on their non-zero
     samples with the estimable columns of the design; genes left without residual df get 0.
+    ``exact=True`` refits every grid point with edgeR's own damped Levenberg iterations (slow;
+    the default follows the solution path by Newton steps, see :func:`apl_grid_fast`).
     """
     G, m = counts.shape
     K = grid_disp.size
@@ -417,6 +455,7 @@ def apl_grid(
     if zero is None:
         zero = np.zeros((G, m), dtype=bool)
     grid = np.ascontiguousarray(grid_disp, dtype=np.float64)
+    table = lgamma_table(1.0 / grid, 4096)
     for pattern, genes in zero_patterns(zero):
         nz = ~pattern
         if not nz.any():
@@ -438,11 +477,19 @@ def apl_grid(
         group, first = design_as_factor(X)
         nch = n_chunks(y.shape[0])
         if first.size == X.shape[1]:
-            l0[genes] = apl_grid_one_way(y, X, P, off, grid, group, first.size, 50, 1e-10, nch)
+            du = np.ascontiguousarray(X[first])
+            l0[genes] = apl_grid_one_way(y, X, P, off, grid, table, group, first.size, du, 50, 1e-10, nch)
+            continue
+        pinv_one = np.linalg.lstsq(X, np.ones(X.shape[0]), rcond=None)[0]
+        if exact:
+            vals = apl_grid_levenberg(y, X, P, off, grid, pinv_one, 1e-6, 250, nch)
         else:
-            pinv_one = np.linalg.lstsq(X, np.ones(X.shape[0]), rcond=None)[0]
-            dummy = np.zeros((y.shape[0], X.shape[1]))
-            l0[genes] = apl_grid_levenberg(y, X, P, off, grid, dummy, False, pinv_one, 1e-6, 250, nch)
+            vals, ok = apl_grid_fast(y, X, off, grid, table, np.linalg.pinv(X), 1e-6, 1e-4, 30, block_size(*X.shape))
+            if not ok.all():
+                bad = np.flatnonzero(~ok)
+                vals[bad] = apl_grid_levenberg(np.ascontiguousarray(y[bad]), X, P, off, grid, pinv_one, 1e-6, 250,
+                                               n_chunks(bad.size))
+        l0[genes] = vals
     return l0
 
 
@@ -496,8 +543,9 @@ def estimate_disp(
     Returns
     -------
     dict with ``common`` (float), ``trended``, ``tagwise`` (``(G,)``), ``prior_df`` (float, or
-    ``(G,)`` when robust), ``prior_n``, ``span``, ``ave_log_cpm`` (at the common dispersion) and
-    ``selected`` (the genes used).
+    ``(G,)`` when robust), ``prior_n``, ``span``, ``ave_log_cpm`` (at the common dispersion),
+    ``selected`` (the genes used), ``grid_loglik`` (the APL grid) and ``trended_fit`` (the NB fit
+    of the selected genes at their trended dispersions, when the prior df was estimated).
     """
     Y = np.ascontiguousarray(counts, dtype=np.float64)
     X = np.ascontiguousarray(design, dtype=np.float64)
@@ -505,7 +553,7 @@ def estimate_disp(
     p = X.shape[1]
     lib_size = np.asarray(lib_size, dtype=np.float64)
     if p >= m:
-        raise ValueError("The design has no residual degrees of freedom (columns >= samples); dispersions are undefined.")
+        raise ValueError("The design has as many columns as samples or more: no residual df to estimate dispersions.")
     offset = np.log(lib_size)
     sel = Y.sum(axis=1) >= min_row_sum
     sely = np.ascontiguousarray(Y[sel])
@@ -515,8 +563,7 @@ def estimate_disp(
     spline_pts = np.linspace(grid_range[0], grid_range[1], grid_length)
     spline_disp = 0.1 * 2.0**spline_pts
 
-    fit0 = glm_fit(sely, X, offset, 0.05)
-    zero = (sely < 1e-4) & (fit0.fitted < 1e-4)
+    zero = zero_fitted(sely, X, offset, 0.05)
     l0 = apl_grid(sely, X, offset, spline_disp, zero)
 
     overall = maximize_interpolant(spline_pts, l0.sum(axis=0)[None, :])[0]
@@ -541,12 +588,14 @@ def estimate_disp(
         "span": float(span),
         "selected": sel,
         "grid_loglik": l0,
+        "trended_fit": None,
     }
     if not tagwise:
         return result
 
     if prior_df is None:
         fit = glm_fit(sely, X, offset, disp_trend)
+        result["trended_fit"] = fit
         zero = (sely < 1e-4) & (fit.fitted < 1e-4)
         df_res = residual_df_zeros(zero, X)
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -27,6 +27,8 @@ logger = logging.getLogger("pbglm")
 __all__ = [
     "fit_f_dist",
     "fit_f_dist_robustly",
+    "log_f_sf",
+    "log_t_sf",
     "lowess_r",
     "natural_spline_basis",
     "squeeze_var",
@@ -80,6 +82,52 @@ def _mean_trim(x: np.ndarray, trim: float) -> float:
         return float(np.median(x))
     lo = int(math.floor(n * trim))
     return float(np.mean(x[lo : n - lo]))
+
+
+def _log_betainc_lower_tail(a, b, z):
+    """``log I_z(a, b)`` for small z by the hypergeometric series (no underflow).
+
+    ``I_z(a, b) = z^a (1 - z)^b / (a B(a, b)) * 2F1(a + b, 1; a + 1; z)``.
+    """
+    a, b, z = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float), np.asarray(z, float))
+    term = np.ones(z.shape)
+    total = np.ones(z.shape)
+    for n in range(2000):
+        term = term * (a + b + n) / (a + 1 + n) * z
+        total = total + term
+        if np.all(term < 1e-17 * total):
+            break
+    return a * np.log(z) + b * np.log1p(-z) - np.log(a) - special.betaln(a, b) + np.log(total)
+
+
+def log_f_sf(f, df1, df2) -> np.ndarray:
+    """``log P(F(df1, df2) > f)`` without underflow (R's ``pf(lower.tail = FALSE, log.p = TRUE)``)."""
+    f, df1, df2 = np.broadcast_arrays(np.asarray(f, float), np.asarray(df1, float), np.asarray(df2, float))
+    out = np.empty(f.shape)
+    inf2 = np.isinf(df2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[inf2] = stats.chi2.logsf(f[inf2] * df1[inf2], df1[inf2])
+        out[~inf2] = stats.f.logsf(f[~inf2], df1[~inf2], df2[~inf2])
+        z = df2 / (df2 + df1 * f)
+        tiny = (out < -600) & ~inf2 & (z < 0.5) & (f > 0)
+        if tiny.any():
+            out[tiny] = _log_betainc_lower_tail(df2[tiny] / 2, df1[tiny] / 2, z[tiny])
+    return out
+
+
+def log_t_sf(x, df) -> np.ndarray:
+    """``log P(T(df) > x)`` without underflow for large x (R's ``pt(lower.tail = FALSE, log.p = TRUE)``)."""
+    x, df = np.broadcast_arrays(np.asarray(x, float), np.asarray(df, float))
+    out = np.empty(x.shape)
+    inf = np.isinf(df)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[inf] = stats.norm.logsf(x[inf])
+        out[~inf] = stats.t.logsf(x[~inf], df[~inf])
+        z = df / (df + x * x)
+        tiny = (out < -600) & ~inf & (x > 0) & (z < 0.5)
+        if tiny.any():
+            out[tiny] = np.log(0.5) + _log_betainc_lower_tail(df[tiny] / 2, 0.5, z[tiny])
+    return out
 
 
 def _rank_average(x: np.ndarray) -> np.ndarray:
@@ -492,11 +540,10 @@ def fit_f_dist_robustly(x: np.ndarray, df1, covariate: np.ndarray | None = None,
             s = nr_scale if covariate is None else np.asarray(nr_scale)[i]
             f = x[i] / s
             d1 = df1_vec[i]
+            pupper = log_f_sf(f, d1, nr_df2)
             if np.isinf(nr_df2):
-                pupper = stats.chi2.logsf(f * d1, d1)
                 plower = stats.chi2.logcdf(f * d1, d1)
             else:
-                pupper = stats.f.logsf(f, d1, nr_df2)
                 plower = stats.f.logcdf(f, d1, nr_df2)
             up = pupper < plower
             fnew = f.copy()
@@ -560,7 +607,7 @@ def fit_f_dist_robustly(x: np.ndarray, df1, covariate: np.ndarray | None = None,
     s20 = np.exp(ztrendcorrected)
     zresid = z - ztrendcorrected
     fstat = np.exp(zresid)
-    log_tail_p = stats.f.logsf(fstat, d1, df2)
+    log_tail_p = log_f_sf(fstat, d1, df2)
     tail_p = np.exp(log_tail_p)
     r = _rank_average(fstat)
     log_emp = np.log(n - r + 0.5) - math.log(n)
@@ -574,7 +621,7 @@ def fit_f_dist_robustly(x: np.ndarray, df1, covariate: np.ndarray | None = None,
             df2_shrunk = prob_not_outlier * df2
         else:
             df2_outlier = math.log(0.5) / min_log_tail_p * df2
-            new_log_tail_p = float(stats.f.logsf(np.max(fstat), d1, df2_outlier))
+            new_log_tail_p = float(log_f_sf(np.max(fstat), d1, df2_outlier))
             df2_outlier = math.log(0.5) / new_log_tail_p * df2_outlier
             df2_shrunk = prob_not_outlier * df2 + prob_outlier * df2_outlier
         o = np.argsort(log_tail_p, kind="stable")

@@ -19,72 +19,141 @@ __all__ = ["calc_norm_factors_tmm"]
 
 
 @njit(cache=True, error_model="numpy")
-def _average_ranks(v):
-    """Ranks 1..n with ties averaged (R's ``rank``)."""
-    n = v.shape[0]
-    o = np.argsort(v, kind="mergesort")
-    r = np.empty(n)
-    i = 0
-    while i < n:
-        j = i
-        while j + 1 < n and v[o[j + 1]] == v[o[i]]:
-            j += 1
-        avg = 0.5 * (i + j) + 1.0
-        for k in range(i, j + 1):
-            r[o[k]] = avg
-        i = j + 1
-    return r
+def _nth(v, k):
+    """The k-th smallest value (0-based) of v, partially reordering v in place (Hoare selection)."""
+    lo = 0
+    hi = v.shape[0] - 1
+    while hi > lo:
+        a = v[lo]
+        b = v[(lo + hi) // 2]
+        c = v[hi]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i = lo
+        j = hi
+        while i <= j:
+            while v[i] < pivot:
+                i += 1
+            while v[j] > pivot:
+                j -= 1
+            if i <= j:
+                t = v[i]
+                v[i] = v[j]
+                v[j] = t
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return v[k]
+    return v[k]
 
 
 @njit(cache=True, error_model="numpy")
-def _tmm_factor(obs, ref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cutoff):
-    """edgeR's ``.calcFactorTMM`` for one sample."""
+def _rank_window(v, lo, hi, keep, work):
+    """``keep &= lo <= rank(v) <= hi`` with R's average ranks of ties, in O(n) (two selections).
+
+    Average ranks are non-decreasing in the value, so the kept values form an interval: the
+    values strictly between the ``lo``-th and ``hi``-th order statistics, plus either bound when
+    the average rank of its tie group is inside the window.
+    """
+    n = v.shape[0]
+    for i in range(n):
+        work[i] = v[i]
+    vlo = _nth(work[:n], lo - 1)
+    vhi = _nth(work[:n], hi - 1)
+    less_lo = 0
+    eq_lo = 0
+    less_hi = 0
+    eq_hi = 0
+    for i in range(n):
+        x = v[i]
+        if x < vlo:
+            less_lo += 1
+        elif x == vlo:
+            eq_lo += 1
+        if x < vhi:
+            less_hi += 1
+        elif x == vhi:
+            eq_hi += 1
+    rank_lo = less_lo + (eq_lo + 1) / 2.0
+    rank_hi = less_hi + (eq_hi + 1) / 2.0
+    keep_lo = rank_lo >= lo and rank_lo <= hi
+    keep_hi = rank_hi >= lo and rank_hi <= hi
+    for i in range(n):
+        x = v[i]
+        if x > vlo and x < vhi:
+            continue
+        if x == vlo and keep_lo:
+            continue
+        if x == vhi and keep_hi:
+            continue
+        keep[i] = False
+
+
+@njit(cache=True, error_model="numpy")
+def _tmm_factor(obs, ref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v):
+    """edgeR's ``.calcFactorTMM`` for one sample (work arrays as long as obs)."""
     G = obs.shape[0]
-    logR = np.empty(G)
-    absE = np.empty(G)
-    v = np.empty(G)
     n = 0
     maxabs = 0.0
     for g in range(G):
         o = obs[g]
         r = ref[g]
-        lr = np.log2((o / n_o) / (r / n_r))
-        ae = (np.log2(o / n_o) + np.log2(r / n_r)) / 2.0
-        if math.isfinite(lr) and math.isfinite(ae) and ae > a_cutoff:
-            logR[n] = lr
-            absE[n] = ae
-            v[n] = (n_o - o) / n_o / o + (n_r - r) / n_r / r
-            if abs(lr) > maxabs:
-                maxabs = abs(lr)
-            n += 1
+        if o > 0.0 and r > 0.0:
+            # the same expressions as edgeR, so that ties (and hence the trimmed sets) are identical
+            lrg = math.log2((o / n_o) / (r / n_r))
+            aeg = (math.log2(o / n_o) + math.log2(r / n_r)) / 2.0
+            if math.isfinite(lrg) and math.isfinite(aeg) and aeg > a_cutoff:
+                lr[n] = lrg
+                ae[n] = aeg
+                v[n] = g  # the variance is only needed for the genes that survive the trimming
+                if abs(lrg) > maxabs:
+                    maxabs = abs(lrg)
+                n += 1
     if n == 0 or maxabs < 1e-6:
         return 1.0
-    logR = logR[:n]
-    absE = absE[:n]
-    v = v[:n]
-    loL = math.floor(n * logratio_trim) + 1
+    logR = lr[:n]
+    absE = ae[:n]
+    loL = int(math.floor(n * logratio_trim)) + 1
     hiL = n + 1 - loL
-    loS = math.floor(n * sum_trim) + 1
+    loS = int(math.floor(n * sum_trim)) + 1
     hiS = n + 1 - loS
-    rl = _average_ranks(logR)
-    ra = _average_ranks(absE)
+    keep = np.ones(n, dtype=np.bool_)
+    work = np.empty(n)
+    _rank_window(logR, loL, hiL, keep, work)
+    _rank_window(absE, loS, hiS, keep, work)
     num = 0.0
     den = 0.0
-    cnt = 0
     for g in range(n):
-        if rl[g] >= loL and rl[g] <= hiL and ra[g] >= loS and ra[g] <= hiS:
+        if keep[g]:
             if do_weighting:
-                if not math.isnan(v[g]) and not math.isnan(logR[g]):
-                    num += logR[g] / v[g]
-                    den += 1.0 / v[g]
+                o = obs[np.int64(v[g])]
+                r = ref[np.int64(v[g])]
+                vg = (n_o - o) / n_o / o + (n_r - r) / n_r / r
+                if not math.isnan(vg) and not math.isnan(logR[g]):
+                    num += logR[g] / vg
+                    den += 1.0 / vg
             else:
                 num += logR[g]
                 den += 1.0
-            cnt += 1
     f = num / den if den != 0.0 else np.nan
     if math.isnan(f):
         f = 0.0
     return 2.0**f
+
+
+@njit(cache=True, error_model="numpy")
+def _tmm_sample(i, X, ref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f):
+    G = X.shape[0]
+    obs = np.empty(G)
+    for g in range(G):
+        obs[g] = X[g, i]
+    lr = np.empty(G)
+    ae = np.empty(G)
+    v = np.empty(G)
+    f[i] = _tmm_factor(obs, ref, lib[i], lib[ref_col], logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -93,9 +162,32 @@ def _tmm_all(X, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff):
     f = np.empty(m)
     ref = np.ascontiguousarray(X[:, ref_col])
     for i in prange(m):
-        f[i] = _tmm_factor(np.ascontiguousarray(X[:, i]), ref, lib[i], lib[ref_col], logratio_trim, sum_trim,
-                           do_weighting, a_cutoff)
+        _tmm_sample(i, X, ref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f)
     return f
+
+
+@njit(cache=True, error_model="numpy")
+def _quantile_col(i, X, prob, out):
+    G = X.shape[0]
+    col = np.empty(G)
+    for g in range(G):
+        col[g] = X[g, i]
+    h = (G - 1) * prob
+    lo = int(math.floor(h))
+    hi = min(lo + 1, G - 1)
+    vlo = _nth(col, lo)
+    vhi = _nth(col, hi)
+    out[i] = vlo + (h - lo) * (vhi - vlo)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _column_quantile(X, prob):
+    """``quantile(X[, j], prob)`` (R's type 7) for every column."""
+    m = X.shape[1]
+    out = np.empty(m)
+    for i in prange(m):
+        _quantile_col(i, X, prob, out)
+    return out
 
 
 def calc_norm_factors_tmm(
@@ -146,7 +238,7 @@ def calc_norm_factors_tmm(
     if x.shape[0] == 0 or m == 1:
         return np.ones(m)
     if ref_column is None:
-        f75 = np.quantile(x, 0.75, axis=0, method="linear") / lib
+        f75 = _column_quantile(np.ascontiguousarray(x), 0.75) / lib
         if np.median(f75) < 1e-20:
             ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
         else:

@@ -169,11 +169,15 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
     return table, params
 
 
-def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold):
+def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold, key):
     from .._methods.edger_fit import test_edger_design
 
     counts = _counts_for(adata, fit, replaced=False)
-    return test_edger_design(counts, fit, vec, kind=kind, coefs=coefs, lfc_threshold=lfc_threshold)
+    obs = adata.obs.loc[fit.mask]
+    sample_info = {"lib_size": obs[f"{key}_lib_size"].to_numpy(dtype=float),
+                   "norm_factors": obs[f"{key}_norm_factors"].to_numpy(dtype=float)}
+    return test_edger_design(counts, fit, vec, kind=kind, coefs=coefs, lfc_threshold=lfc_threshold,
+                             sample_info=sample_info)
 
 
 def test(
@@ -280,7 +284,7 @@ def test(
                     X0, _ = _reduced_matrix(adata, fit, reduced, None)
                     coefs = _coefs_not_in(fit, X0)
                 table, params = _test_edger(adata, fit, vec, desc, kind=kind or "qlf", coefs=coefs,
-                                            lfc_threshold=lfc_threshold)
+                                            lfc_threshold=lfc_threshold, key=key_added)
         except (KeyError, ValueError) as err:
             if fit.group is None:
                 raise
