@@ -26,6 +26,7 @@ class StoredFit:
     """A fit as read back from the AnnData (one group, or the whole object)."""
 
     record: dict
+    key: str
     group: str | None
     mask: np.ndarray
     genes: pd.DataFrame
@@ -75,7 +76,7 @@ def stored_fits(adata: AnnData, key: str) -> list[StoredFit]:
         p = len(rec["design_columns"])
         coef = np.asarray(adata.varm[varm_key(key, "coef", g)], dtype=float)
         cov = np.asarray(adata.varm[varm_key(key, "cov", g)], dtype=float).reshape(-1, p, p)
-        fits.append(StoredFit(record=rec, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
+        fits.append(StoredFit(record=rec, key=key, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
     return fits
 
 
@@ -147,7 +148,7 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
             raise ValueError("Thresholded tests (lfc_threshold > 0) must be Wald tests; drop reduced=/drop=.")
         X0, label = _reduced_matrix(adata, fit, reduced, drop)
         Yr = _counts_for(adata, fit, replaced=True)
-        sf = adata.obs.loc[fit.mask, f"{fit.record['key']}_size_factor"].to_numpy(dtype=float)
+        sf = adata.obs.loc[fit.mask, f"{fit.key}_size_factor"].to_numpy(dtype=float)
         nz = np.nonzero(~all_zero)[0]
         disp = genes["dispersion"].to_numpy(dtype=float)
         with settings.threads(None):
@@ -256,7 +257,6 @@ def test(
     record_params = {}
     skipped = {}
     for fit in fits:
-        fit.record["key"] = key_added
         try:
             if contrast is None:
                 last = fit.columns[-1]
