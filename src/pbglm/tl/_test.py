@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -13,71 +12,12 @@ from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
 from .._design import build_design, dependent_columns
-from .._io import TEST_COLUMNS, read_counts, varm_key, write_test
+from .._io import TEST_COLUMNS, StoredFit, read_counts, stored_fits, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
 from .._settings import settings
 
 logger = logging.getLogger("pbglm")
-
-
-@dataclass
-class StoredFit:
-    """A fit as read back from the AnnData (one group, or the whole object)."""
-
-    record: dict
-    key: str
-    group: str | None
-    mask: np.ndarray
-    genes: pd.DataFrame
-    coef: np.ndarray
-    cov: np.ndarray
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self.record["design_columns"])
-
-    @property
-    def factors(self) -> dict[str, list[str]]:
-        return {k: list(v) for k, v in self.record["factors"].items()}
-
-    @property
-    def design(self) -> np.ndarray:
-        return np.asarray(self.record["design"], dtype=float)
-
-    @property
-    def method(self) -> str:
-        return str(self.record["method"])
-
-
-def _uns(adata: AnnData, key: str) -> dict:
-    if key not in adata.uns or "design_columns" not in adata.uns[key] and "groups" not in adata.uns[key]:
-        raise KeyError(f"No fit stored under key {key!r}: run pbglm.tl.fit(adata, design) first.")
-    return adata.uns[key]
-
-
-def stored_fits(adata: AnnData, key: str) -> list[StoredFit]:
-    """Every fit stored under ``key`` (one per group with ``groupby``)."""
-    uns = _uns(adata, key)
-    if "groups" in uns:
-        groups = list(uns["groups"].keys())
-    else:
-        groups = [None]
-    fits = []
-    for g in groups:
-        rec = uns if g is None else uns["groups"][g]
-        design = rec["design"]
-        mask = np.asarray(adata.obs_names.isin(design.index))
-        if g is None:
-            cols = {c[len(key) + 1 :]: adata.var[c] for c in adata.var.columns if c.startswith(f"{key}_")}
-            genes = pd.DataFrame(cols, index=adata.var_names)
-        else:
-            genes = adata.varm[varm_key(key, "genes", g)]
-        p = len(rec["design_columns"])
-        coef = np.asarray(adata.varm[varm_key(key, "coef", g)], dtype=float)
-        cov = np.asarray(adata.varm[varm_key(key, "cov", g)], dtype=float).reshape(-1, p, p)
-        fits.append(StoredFit(record=rec, key=key, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
-    return fits
 
 
 def _counts_for(adata: AnnData, fit: StoredFit, *, replaced: bool) -> np.ndarray:
