@@ -21,7 +21,7 @@ def simulate_single_cell(
 
     Donors alternate between ``ctrl`` and ``stim``; each donor has its own expression offset per
     gene (biological variation: log-normal, sd 0.25), each cell type its own mean profile, and in
-    each cell type a random ``de_fraction`` of genes responds to ``stim`` (|log2 fold change|
+    each cell type a random ``de_fraction`` of genes responds to ``stim`` (absolute log2 fold change
     0.5-2). Cell counts are Poisson around the donor-level means times a per-cell library size.
 
     Parameters
