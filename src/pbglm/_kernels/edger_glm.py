@@ -274,30 +274,80 @@ def ave_log_cpm_kernel(Y, libsize, prior_count, disp, maxit, tol, nchunk):
 
 
 @njit(cache=True, error_model="numpy")
-def _one_way_gene(y, libsize, phi, group, ngroups, beta_g, has_start, maxit, tol, ysub, lsub, mu):
-    """Group means of one gene in place (``beta_g``, natural log), fitted values into ``mu``."""
-    m = y.shape[0]
+def _group_index(group, ngroups):
+    """Samples sorted by group (``gidx``) and the group boundaries in it (``gptr``)."""
+    m = group.shape[0]
+    gptr = np.zeros(ngroups + 1, dtype=np.int64)
+    for j in range(m):
+        gptr[group[j] + 1] += 1
     for k in range(ngroups):
-        n = 0
-        for j in range(m):
-            if group[j] == k:
-                ysub[n] = y[j]
-                lsub[n] = libsize[j]
-                n += 1
+        gptr[k + 1] += gptr[k]
+    fill = gptr[:ngroups].copy()
+    gidx = np.empty(m, dtype=np.int64)
+    for j in range(m):
+        gidx[fill[group[j]]] = j
+        fill[group[j]] += 1
+    return gidx, gptr
+
+
+@njit(cache=True, error_model="numpy")
+def _one_group_idx(y, libsize, idx, lo, hi, phi, maxit, tol, beta_start):
+    """:func:`one_group_fit` on the samples ``idx[lo:hi]`` (one exponential per iteration)."""
+    n = hi - lo
+    nonzero = False
+    if math.isnan(beta_start):
+        s = 0.0
+        for t in range(lo, hi):
+            j = idx[t]
+            if y[j] > LOW_VALUE:
+                s += y[j] / libsize[j]
+                nonzero = True
+        beta = math.log(s / n) if nonzero else 0.0
+    else:
+        beta = beta_start
+        for t in range(lo, hi):
+            if y[idx[t]] > LOW_VALUE:
+                nonzero = True
+                break
+    if not nonzero:
+        return -np.inf
+    for _ in range(maxit):
+        eb = math.exp(beta)
+        dl = 0.0
+        info = 0.0
+        for t in range(lo, hi):
+            j = idx[t]
+            mu = eb * libsize[j]
+            inv = 1.0 / (1.0 + mu * phi)
+            dl += (y[j] - mu) * inv
+            info += mu * inv
+        step = dl / info
+        beta += step
+        if abs(step) < tol:
+            break
+    return beta
+
+
+@njit(cache=True, error_model="numpy")
+def _one_way_gene(y, libsize, phi, gidx, gptr, beta_g, has_start, maxit, tol, mu):
+    """Group means of one gene in place (``beta_g``, natural log), fitted values into ``mu``."""
+    ngroups = gptr.shape[0] - 1
+    for k in range(ngroups):
         start = beta_g[k] if has_start else np.nan
         if not start > -30.0:  # no usable start (a zero group, NaN): edgeR's own
             start = np.nan
-        b, _ = one_group_fit(ysub[:n], lsub[:n], phi, maxit, tol, start)
+        b = _one_group_idx(y, libsize, gidx, gptr[k], gptr[k + 1], phi, maxit, tol, start)
         beta_g[k] = max(b, -1e8)
-    for j in range(m):
-        mu[j] = math.exp(beta_g[group[j]]) * libsize[j]
+        eb = math.exp(beta_g[k])
+        for t in range(gptr[k], gptr[k + 1]):
+            j = gidx[t]
+            mu[j] = eb * libsize[j]
 
 
 @njit(cache=True, error_model="numpy")
 def _one_way_range(Y, libsize, disp, group, ngroups, beta_start, has_start, maxit, tol, lo, hi, beta, mu, dev):
     m = Y.shape[1]
-    ysub = np.empty(m)
-    lsub = np.empty(m)
+    gidx, gptr = _group_index(group, ngroups)
     bg = np.empty(ngroups)
     t1 = np.empty(m)
     t2 = np.empty(m)
@@ -309,7 +359,7 @@ def _one_way_range(Y, libsize, disp, group, ngroups, beta_start, has_start, maxi
         if has_start:
             for k in range(ngroups):
                 bg[k] = beta_start[g, k]
-        _one_way_gene(Y[g], libsize, disp[g], group, ngroups, bg, has_start, maxit, tol, ysub, lsub, mu[g])
+        _one_way_gene(Y[g], libsize, disp[g], gidx, gptr, bg, has_start, maxit, tol, mu[g])
         for k in range(ngroups):
             beta[g, k] = bg[k]
         dev[g] = _vec_deviance(Y[g], mu[g], disp[g], t1, t2, t3, t4, ibuf, ebuf)
@@ -815,8 +865,7 @@ def _apl_oneway_range(Y, X, P, offset, grid_disp, table, group, ngroups, du, max
     K = grid_disp.shape[0]
     libsize = np.exp(offset)
     rs = 1.0 / grid_disp
-    ysub = np.empty(m)
-    lsub = np.empty(m)
+    gidx, gptr = _group_index(group, ngroups)
     mu = np.empty(m)
     lt = np.empty(m)
     w = np.empty(m)
@@ -835,7 +884,7 @@ def _apl_oneway_range(Y, X, P, offset, grid_disp, table, group, ngroups, du, max
         for k in range(K):
             phi = grid_disp[k]
             r = rs[k]
-            _one_way_gene(y, libsize, phi, group, ngroups, bg, k > 0, maxit, tol, ysub, lsub, mu)
+            _one_way_gene(y, libsize, phi, gidx, gptr, bg, k > 0, maxit, tol, mu)
             anyzero = False
             for j in range(m):
                 if mu[j] == 0.0:

@@ -253,9 +253,11 @@ def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
     norm = counts / sf[None, :]
     base_mean = norm.mean(axis=1)
     base_var = norm.var(axis=1, ddof=1)
+    logger.info("gene-wise dispersions (%d genes)", counts.shape[0])
     disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts)
     info = {}
     if trend is None:
+        logger.info("dispersion trend and prior")
         trend_fn, fit_type, trend_coefs = dispersion_trend(base_mean, disp_gene, opts)
         disp_fit = trend_fn(base_mean)
         above = disp_gene >= 100 * opts.min_disp
@@ -268,7 +270,9 @@ def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
         trend_fn = trend
         disp_fit = trend_fn(base_mean)
         prior_var, var_log_disp = prior
+    logger.info("MAP dispersions")
     final, disp_map, outlier = map_dispersion(counts, mu, X, disp_gene, disp_fit, prior_var, var_log_disp, opts)
+    logger.info("NB GLM fit")
     fit = glm(counts, sf, X, final, opts)
     genes = {"base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
              "dispersion_gene_iter": disp_iter, "dispersion_trend": disp_fit, "dispersion_map": disp_map,

@@ -187,7 +187,8 @@ def fit(
     ``.layers[f'{key}_replaced_counts']``
         DESeq2 only, when outlier counts were replaced (design cells with >= 7 replicates).
     ``.uns[key]``
-        ``formula``, ``method``, ``design`` (the design matrix as a DataFrame),
+        ``params`` (formula, method, options, package version), ``formula``, ``method``,
+        ``design`` (the design matrix as a DataFrame),
         ``design_columns``, ``factors`` (levels), ``numeric``, ``fit`` (trend coefficients,
         prior variance, ...), ``layer``, ``version``; tests add ``tests``.
     With ``groupby`` the per-gene results go to ``.varm[f'{key}_genes:{group}']``,
@@ -201,7 +202,17 @@ def fit(
         adata = adata.copy()
     counts = read_counts(adata, layer)
     _clear(adata, key_added)
-    adata.uns[key_added] = {"version": _version(), "method": method, "formula": design}
+    adata.uns[key_added] = {
+        "version": _version(),
+        "method": method,
+        "formula": design,
+        "params": {
+            "formula": design, "method": method, "version": _version(), "layer": "None" if layer is None else layer,
+            "reference": dict(reference or {}), "groupby": "None" if groupby is None else groupby,
+            "size_factors": size_factors if isinstance(size_factors, str) else "user", "fit_type": fit_type,
+            "filter_by_expr": bool(filter_by_expr),
+        },
+    }
     seen: set = set()
     options = dict(fit_type=fit_type, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
     store = dict(key=key_added, layer=layer, reference=reference)
