@@ -12,8 +12,8 @@ def simulate_single_cell(
     n_donors: int = 8,
     n_cell_types: int = 3,
     n_genes: int = 2000,
-    cells_per_sample: tuple[int, int] = (40, 120),
     *,
+    cells_per_sample: tuple[int, int] = (40, 120),
     de_fraction: float = 0.1,
     seed: int = 0,
 ) -> ad.AnnData:
