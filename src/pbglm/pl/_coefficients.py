@@ -13,9 +13,11 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from .._io import varm_key
+from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
 
 
+@shared_docs
 def coefficients(
     adata: AnnData,
     genes: str | Sequence[str],
@@ -52,14 +54,7 @@ def coefficients(
         Column of ``.var`` with the labels to show.
     palette
         Colormap giving one colour per gene.
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     uns = fit_record(adata, key_added)
     group = check_group(adata, key_added, group, needed_for="pl.coefficients")

@@ -12,6 +12,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import sparse
 
 from .._io import get_matrix
+from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
 
 
@@ -27,6 +28,7 @@ def _column(X, j: int) -> np.ndarray:
     return col.astype(float)
 
 
+@shared_docs
 def counts(
     adata: AnnData,
     gene: str,
@@ -87,14 +89,7 @@ def counts(
         A colormap name or a dict value -> colour for the ``paired_by`` values.
     size
         Marker size (points^2).
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     if not isinstance(adata, AnnData):
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")

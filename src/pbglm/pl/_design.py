@@ -11,9 +11,11 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, new_axes, root_figure
 
 
+@shared_docs
 def design(
     adata: AnnData,
     *,
@@ -43,14 +45,7 @@ def design(
     cmap
         Colormap; default ``"Blues"`` (``"RdBu_r"`` centred at 0 when the matrix has negative
         entries, e.g. numeric covariates or contrast coding).
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     uns = fit_record(adata, key_added)
     group = check_group(adata, key_added, group, needed_for="pl.design")

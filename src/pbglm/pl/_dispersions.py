@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._docs import shared_docs
 from ._utils import finish, gene_table, legend_outside, method_of, new_axes
 
 GENE = "black"
@@ -21,6 +22,7 @@ _EDGER_BCV = ("ave_log_cpm", "dispersion_tagwise")
 _EDGER_QL = ("ave_log_cpm", "ql_dispersion", "ql_dispersion_post", "ql_dispersion_prior")
 
 
+@shared_docs
 def dispersions(
     adata: AnnData,
     *,
@@ -60,14 +62,7 @@ def dispersions(
         above DESeq2's lower bound of 1e-8).
     size
         Marker size (points^2).
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     genes, record, group = gene_table(adata, key_added, group)
     method = method_of(adata.uns[key_added], record)

@@ -13,6 +13,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._docs import shared_docs
 from ._utils import check_test, finish, fit_groups, fit_record, gene_labels, new_axes, resolve_genes, test_table
 
 
@@ -53,6 +54,7 @@ def _columns(adata: AnnData, tests, key_added: str, groups) -> dict[str, pd.Data
     return out
 
 
+@shared_docs
 def effect_sizes(
     adata: AnnData,
     tests: str | Sequence[str],
@@ -107,14 +109,7 @@ def effect_sizes(
         Diverging colormap.
     gene_symbols
         Column of ``.var`` with the row labels to show.
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     if kind not in ("heatmap", "dots"):
         raise ValueError(f"kind must be 'heatmap' or 'dots', got {kind!r}.")

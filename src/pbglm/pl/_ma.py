@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._docs import shared_docs
 from ._utils import (
     DOWN,
     NS,
@@ -25,6 +26,7 @@ from ._utils import (
 )
 
 
+@shared_docs
 def ma(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
@@ -77,14 +79,7 @@ def ma(
         Colours of up-regulated, down-regulated and other genes.
     size
         Marker size (points^2).
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     df, labels, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=gene_symbols)
     if x not in df.columns:

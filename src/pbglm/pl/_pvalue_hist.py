@@ -8,9 +8,11 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ._docs import shared_docs
 from ._utils import DOWN, NS, finish, fmt_count, legend_outside, new_axes, results_frame
 
 
+@shared_docs
 def pvalue_hist(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
@@ -46,14 +48,7 @@ def pvalue_hist(
         Stack the filtered genes on top (otherwise they are left out).
     colors
         Colours of tested and of filtered genes.
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     df, _, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=None)
     if bins < 1:

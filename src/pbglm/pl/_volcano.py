@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from ._docs import shared_docs
 from ._utils import (
     DOWN,
     NS,
@@ -26,6 +27,7 @@ from ._utils import (
 )
 
 
+@shared_docs
 def volcano(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
@@ -80,14 +82,7 @@ def volcano(
         Colours of up-regulated, down-regulated and other genes.
     size
         Marker size (points^2).
-    ax
-        Axes to draw into; a new figure when ``None``.
-    return_fig
-        Return the Figure instead of the Axes.
-
-    Returns
-    -------
-    The Axes, or the Figure when ``return_fig=True``.
+    {ax_return}
     """
     df, labels, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=gene_symbols)
     if alpha <= 0 or alpha >= 1:
