@@ -200,8 +200,9 @@ def test_edger_tests_match_r(case, test, kind):
 def test_squeeze_var_robust_with_trend_matches_limma(case):
     g = ref_genes(case)
     g = g[g["keep"]]
-    sq = squeeze_var(g["ql_s2"].to_numpy(), g["df_residual"].to_numpy(), covariate=g["AveLogCPM"].to_numpy(),
-                     robust=True)
+    sq = squeeze_var(
+        g["ql_s2"].to_numpy(), g["df_residual"].to_numpy(), covariate=g["AveLogCPM"].to_numpy(), robust=True
+    )
     assert _rel(sq["var_prior"], g["s2_prior"]).max() < 1e-6
     assert _rel(sq["var_post"], g["s2_post"]).max() < 1e-6
     fin = np.isfinite(g["df_prior"].to_numpy())
@@ -240,8 +241,9 @@ def test_fast_fit_matches_reference_levenberg():
     disp = np.full(G, 0.1)
     pin = np.linalg.lstsq(X, np.ones(X.shape[0]), rcond=None)[0]
     b1, mu1, dev1, ok = K.fast_fit(y, X, off, disp, np.zeros((G, p)), False, pin, 1e-10, 50, 8)
-    b2, mu2, dev2, _, failed = K.levenberg_fit(y, X, K.packed_design(X), off, disp, np.zeros((G, p)), False, pin,
-                                               1e-10, 250, K.n_chunks(G))
+    b2, mu2, dev2, _, failed = K.levenberg_fit(
+        y, X, K.packed_design(X), off, disp, np.zeros((G, p)), False, pin, 1e-10, 250, K.n_chunks(G)
+    )
     good = ok & ~failed & (y.sum(axis=1) > 0)
     assert good.mean() > 0.95
     np.testing.assert_allclose(dev1[good], dev2[good], rtol=1e-8, atol=1e-8)
@@ -264,8 +266,9 @@ def test_glm_fit_one_way_equals_general_design():
     assert K.glm_fit(y, X_lev, off, 0.2).method == "levenberg"
     P = K.packed_design(X_ref)
     pin = np.linalg.lstsq(X_ref, np.ones(12), rcond=None)[0]
-    b, mu, dev, _, _ = K.levenberg_fit(y, X_ref, P, off, np.full(200, 0.2), np.zeros((200, 3)), False, pin, 1e-12,
-                                       250, 4)
+    b, mu, dev, _, _ = K.levenberg_fit(
+        y, X_ref, P, off, np.full(200, 0.2), np.zeros((200, 3)), False, pin, 1e-12, 250, 4
+    )
     pos = y.sum(axis=1) > 0
     np.testing.assert_allclose(f_oneway.deviance[pos], dev[pos], rtol=1e-6, atol=1e-6)
 
@@ -275,8 +278,7 @@ def test_apl_grid_fast_matches_reference():
     grid = 0.1 * 2.0 ** np.linspace(-10, 10, 21)
     pin = np.linalg.lstsq(X, np.ones(16), rcond=None)[0]
     ref = K.apl_grid_levenberg(y, X, K.packed_design(X), off, grid, pin, 1e-10, 250, 4)
-    fast, ok = K.apl_grid_fast(y, X, off, grid, K.lgamma_table(1 / grid, 4096), np.linalg.pinv(X), 1e-10, 1e-4,
-                               30, 8)
+    fast, ok = K.apl_grid_fast(y, X, off, grid, K.lgamma_table(1 / grid, 4096), np.linalg.pinv(X), 1e-10, 1e-4, 30, 8)
     # genes the fast path hands back (e.g. a design cell of zeros) go to the reference kernel
     assert ok.mean() > 0.9
     err = np.abs(fast - ref)[ok]
@@ -343,8 +345,7 @@ def test_lowess_matches_the_python_port_of_r():
 
 def test_fit_f_dist_without_covariate_is_the_moment_estimate():
     rng = np.random.default_rng(6)
-    s2 = rng.chisquare(4, 5000) / 4 * 0.5 * stats.f.rvs(4, 20, size=5000, random_state=7) / (
-        rng.chisquare(4, 5000) / 4)
+    s2 = rng.chisquare(4, 5000) / 4 * 0.5 * stats.f.rvs(4, 20, size=5000, random_state=7) / (rng.chisquare(4, 5000) / 4)
     scale, df2 = fit_f_dist(s2, 4)
     assert np.isfinite(scale) and scale > 0 and df2 > 0
 
@@ -368,8 +369,10 @@ def test_zero_patterns_and_residual_df():
 def test_hat_values_add_an_intercept_like_r():
     X = np.column_stack([np.ones(6), [0, 0, 0, 1, 1, 1]])
     np.testing.assert_allclose(hat_values(X), np.full(6, 1 / 3))
-    np.testing.assert_allclose(hat_values(np.arange(1.0, 7.0)[:, None]), hat_values(np.column_stack(
-        [np.ones(6), np.arange(1.0, 7.0)]), intercept=False))
+    np.testing.assert_allclose(
+        hat_values(np.arange(1.0, 7.0)[:, None]),
+        hat_values(np.column_stack([np.ones(6), np.arange(1.0, 7.0)]), intercept=False),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,8 +388,18 @@ def test_fit_result_contents_and_rebuilt_fit_gives_the_same_test():
     assert fr.cov.shape == (G, p, p) and np.isnan(fr.cov).all()
     assert fr.mu.shape == y.shape
     np.testing.assert_allclose(np.exp(np.mean(np.log(fr.size_factors))), 1.0)
-    for key in ("ave_log_cpm", "dispersion_common", "dispersion_trend", "dispersion_tagwise", "ql_dispersion",
-                "ql_dispersion_prior", "ql_dispersion_post", "df_prior", "df_residual", "converged"):
+    for key in (
+        "ave_log_cpm",
+        "dispersion_common",
+        "dispersion_trend",
+        "dispersion_tagwise",
+        "ql_dispersion",
+        "ql_dispersion_prior",
+        "ql_dispersion_post",
+        "df_prior",
+        "df_residual",
+        "converged",
+    ):
         assert fr.gene_info[key].shape == (G,), key
     np.testing.assert_array_equal(fr.dispersion, fr.gene_info["dispersion_trend"])
     assert set(fr.sample_info) >= {"lib_size", "norm_factors"}

@@ -399,8 +399,9 @@ def null_start(y, libsize, phi, pinv_one, beta):
 
 
 @njit(cache=True, error_model="numpy")
-def levenberg_gene(y, X, P, offset, phi, beta, mu, mu_ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new,
-                   mu_new):
+def levenberg_gene(
+    y, X, P, offset, phi, beta, mu, mu_ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new, mu_new
+):
     """One gene of edgeR's ``glm_levenberg::fit``; ``beta`` and ``mu`` are updated in place.
 
     ``mu_ready`` says that ``mu`` already holds the means at ``beta`` (saves the exponentials).
@@ -481,8 +482,9 @@ def levenberg_gene(y, X, P, offset, phi, beta, mu, mu_ready, tol, maxit, ws_w, w
 
 
 @njit(cache=True, error_model="numpy")
-def _levenberg_range(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev, iters,
-                     failed):
+def _levenberg_range(
+    Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev, iters, failed
+):
     m, p = X.shape
     q = P.shape[1]
     libsize = np.exp(offset)
@@ -502,8 +504,9 @@ def _levenberg_range(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol
                 b[a] = beta_start[g, a]
         else:
             null_start(Y[g], libsize, disp[g], pinv_one, b)
-        d, it, f = levenberg_gene(Y[g], X, P, offset, disp[g], b, mu[g], False, tol, maxit, ws_w, ws_d, acc, A, L, dl,
-                                  dbeta, beta_new, mu_new)
+        d, it, f = levenberg_gene(
+            Y[g], X, P, offset, disp[g], b, mu[g], False, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new, mu_new
+        )
         for a in range(p):
             beta[g, a] = b[a]
         dev[g] = d
@@ -526,8 +529,9 @@ def levenberg_fit(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, m
     failed = np.empty(G, dtype=np.bool_)
     for c in prange(nchunk):
         lo, hi = _chunk(c, nchunk, G)
-        _levenberg_range(Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev,
-                         iters, failed)
+        _levenberg_range(
+            Y, X, P, offset, disp, beta_start, has_start, pinv_one, tol, maxit, lo, hi, beta, mu, dev, iters, failed
+        )
     return beta, mu, dev, iters, failed
 
 
@@ -649,8 +653,9 @@ def _apl_lev_range(Y, X, P, offset, grid_disp, pinv_one, tol, maxit, lo, hi, l0)
         ready = False
         for k in range(K):
             phi = grid_disp[k]
-            levenberg_gene(y, X, P, offset, phi, b, mu, ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new,
-                           mu_new)
+            levenberg_gene(
+                y, X, P, offset, phi, b, mu, ready, tol, maxit, ws_w, ws_d, acc, A, L, dl, dbeta, beta_new, mu_new
+            )
             ready = True
             l0[g, k] = apl_gene(y, mu, phi, X, P, acc, A, Lw, ws_w, dl, True)
 
@@ -701,9 +706,42 @@ def vexp(x, out, ibuf):
         t = min(max(x[j], -708.0), 709.0)
         k = (t * _LOG2E + _ROUND_MAGIC) - _ROUND_MAGIC
         r = t - k * _LN2_HI - k * _LN2_LO
-        out[j] = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (
-            1.0 / 720 + r * (1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (
-                1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600))))))))))))
+        out[j] = 1.0 + r * (
+            1.0
+            + r
+            * (
+                0.5
+                + r
+                * (
+                    1.0 / 6
+                    + r
+                    * (
+                        1.0 / 24
+                        + r
+                        * (
+                            1.0 / 120
+                            + r
+                            * (
+                                1.0 / 720
+                                + r
+                                * (
+                                    1.0 / 5040
+                                    + r
+                                    * (
+                                        1.0 / 40320
+                                        + r
+                                        * (
+                                            1.0 / 362880
+                                            + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r * (1.0 / 479001600)))
+                                        )
+                                    )
+                                )
+                            )
+                        )
+                    )
+                )
+            )
+        )
         ibuf[j] = (np.int64(k) + 1023) << 52
     scale = ibuf.view(np.float64)
     for j in range(n):
@@ -728,8 +766,15 @@ def vlog(x, out, ibuf, ebuf):
         e = e + 1.0 if big else e
         f = (m - 1.0) / (m + 1.0)
         s = f * f
-        poly = 1.0 + s * (1.0 / 3 + s * (1.0 / 5 + s * (1.0 / 7 + s * (1.0 / 9 + s * (1.0 / 11 + s * (
-            1.0 / 13 + s * (1.0 / 15 + s * (1.0 / 17 + s / 19))))))))
+        poly = 1.0 + s * (
+            1.0 / 3
+            + s
+            * (
+                1.0 / 5
+                + s
+                * (1.0 / 7 + s * (1.0 / 9 + s * (1.0 / 11 + s * (1.0 / 13 + s * (1.0 / 15 + s * (1.0 / 17 + s / 19))))))
+            )
+        )
         out[j] = e * _LN2 + 2.0 * f * poly
 
 
@@ -760,22 +805,6 @@ def _grid_constants(y, r, table, out):
             for k in range(K):
                 rk = r[k]
                 out[k] += math.lgamma(yj + rk) - math.lgamma(rk) - ly1 + rk * math.log(rk)
-
-
-@njit(cache=True, error_model="numpy")
-def _score_pass(y, X, XT, PT, offset, beta, phi, eta, mu, w, d, Apk, s, ibuf):
-    """At ``beta``: linear predictor, means, working weights, packed ``X^T W X`` and score."""
-    m = y.shape[0]
-    np.dot(X, beta, eta)
-    for j in range(m):
-        eta[j] += offset[j]
-    vexp(eta, mu, ibuf)
-    for j in range(m):
-        inv = 1.0 / (1.0 + phi * mu[j])
-        w[j] = mu[j] * inv
-        d[j] = (y[j] - mu[j]) * inv
-    np.dot(PT, w, Apk)
-    np.dot(XT, d, s)
 
 
 @njit(cache=True, error_model="numpy")
@@ -940,10 +969,24 @@ def block_size(m: int, p: int) -> int:
 
 
 @njit(cache=True, error_model="numpy")
-def _expm1_small(u):
+def _exp_small(u):
     """``exp(u)`` for ``|u| <= 0.1`` by its Taylor polynomial (remainder below 3e-17)."""
-    return 1.0 + u * (1.0 + u * (0.5 + u * (1.0 / 6 + u * (1.0 / 24 + u * (1.0 / 120 + u * (1.0 / 720 + u * (
-        1.0 / 5040 + u * (1.0 / 40320 + u * (1.0 / 362880)))))))))
+    return 1.0 + u * (
+        1.0
+        + u
+        * (
+            0.5
+            + u
+            * (
+                1.0 / 6
+                + u
+                * (
+                    1.0 / 24
+                    + u * (1.0 / 120 + u * (1.0 / 720 + u * (1.0 / 5040 + u * (1.0 / 40320 + u * (1.0 / 362880)))))
+                )
+            )
+        )
+    )
 
 
 @njit(cache=True, error_model="numpy")
@@ -966,7 +1009,7 @@ def _block_pass(Yb, X, XT, P, offset, phis, Bc, ETA, MU, W, D, APK, S, eta_f, mu
                     small = False
             if small:
                 for j in range(m):
-                    MU[i, j] *= _expm1_small(W[i, j] - ETA[i, j])
+                    MU[i, j] *= _exp_small(W[i, j] - ETA[i, j])
                     ETA[i, j] = W[i, j]
             else:
                 for j in range(m):
@@ -998,8 +1041,9 @@ def _fill_block(Y, g0, Yb):
 
 
 @njit(cache=True, error_model="numpy")
-def _fast_fit_block(blk, Y, X, XT, P, offset, libsize, disp, beta_start, has_start, pinv_one, tol, maxit, nb, beta,
-                    mu_out, dev, ok_out):
+def _fast_fit_block(
+    blk, Y, X, XT, P, offset, libsize, disp, beta_start, has_start, pinv_one, tol, maxit, nb, beta, mu_out, dev, ok_out
+):
     G, m = Y.shape
     p = X.shape[1]
     q = P.shape[1]
@@ -1113,21 +1157,41 @@ def fast_fit(Y, X, offset, disp, beta_start, has_start, pinv_one, tol, maxit, nb
     p = X.shape[1]
     XT = np.ascontiguousarray(X.T)
     P = _packed_rows(X)
-    libsize = np.exp(offset)
+    # plain loops and np.empty only outside the prange: array expressions would become parfors
+    libsize = np.empty(m)
+    for j in range(m):
+        libsize[j] = math.exp(offset[j])
     beta = np.empty((G, p))
     mu_out = np.empty((G, m))
     dev = np.empty(G)
-    ok_out = np.ones(G, dtype=np.bool_)
+    ok_out = np.empty(G, dtype=np.bool_)
     nblocks = (G + nb - 1) // nb
     for blk in prange(nblocks):
-        _fast_fit_block(blk, Y, X, XT, P, offset, libsize, disp, beta_start, has_start, pinv_one, tol, maxit, nb, beta,
-                        mu_out, dev, ok_out)
+        _fast_fit_block(
+            blk,
+            Y,
+            X,
+            XT,
+            P,
+            offset,
+            libsize,
+            disp,
+            beta_start,
+            has_start,
+            pinv_one,
+            tol,
+            maxit,
+            nb,
+            beta,
+            mu_out,
+            dev,
+            ok_out,
+        )
     return beta, mu_out, dev, ok_out
 
 
 @njit(cache=True, error_model="numpy")
-def _apl_fast_block(blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0,
-                    ok_out):
+def _apl_fast_block(blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0, ok_out):
     G, m = Y.shape
     p = X.shape[1]
     q = P.shape[1]
@@ -1248,13 +1312,17 @@ def apl_grid_fast(Y, X, offset, grid_disp, table, pinv_x, tol_first, tol_grid, m
     XT = np.ascontiguousarray(X.T)
     P = _packed_rows(X)
     pinv_x = np.ascontiguousarray(pinv_x)
-    rs = 1.0 / grid_disp
-    l0 = np.empty((G, grid_disp.shape[0]))
-    ok_out = np.ones(G, dtype=np.bool_)
+    K = grid_disp.shape[0]
+    rs = np.empty(K)
+    for k in range(K):
+        rs[k] = 1.0 / grid_disp[k]
+    l0 = np.empty((G, K))
+    ok_out = np.empty(G, dtype=np.bool_)
     nblocks = (G + nb - 1) // nb
     for blk in prange(nblocks):
-        _apl_fast_block(blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0,
-                        ok_out)
+        _apl_fast_block(
+            blk, Y, X, XT, P, offset, grid_disp, rs, table, pinv_x, tol_first, tol_grid, maxit, nb, l0, ok_out
+        )
     return l0, ok_out
 
 
@@ -1363,16 +1431,35 @@ def glm_fit(
     if has_start and not ok.all():
         # a poor start: retry from edgeR's own (null) start
         bad = np.flatnonzero(~ok)
-        b2, mu2, dev2, ok2 = fast_fit(np.ascontiguousarray(Y[bad]), X, off, np.ascontiguousarray(disp[bad]),
-                                      np.zeros((bad.size, p)), False, pinv_one, tol, 30, nb)
+        b2, mu2, dev2, ok2 = fast_fit(
+            np.ascontiguousarray(Y[bad]),
+            X,
+            off,
+            np.ascontiguousarray(disp[bad]),
+            np.zeros((bad.size, p)),
+            False,
+            pinv_one,
+            tol,
+            30,
+            nb,
+        )
         beta[bad], mu[bad], dev[bad], ok[bad] = b2, mu2, dev2, ok2
     if not ok.all():
         # the reference (edgeR's damped Levenberg) for the genes that scoring could not settle
         bad = np.flatnonzero(~ok)
         P = packed_design(X)
         b2, mu2, dev2, _iters, failed = levenberg_fit(
-            np.ascontiguousarray(Y[bad]), X, P, off, np.ascontiguousarray(disp[bad]), np.zeros((bad.size, p)), False,
-            pinv_one, tol, maxit, n_chunks(bad.size)
+            np.ascontiguousarray(Y[bad]),
+            X,
+            P,
+            off,
+            np.ascontiguousarray(disp[bad]),
+            np.zeros((bad.size, p)),
+            False,
+            pinv_one,
+            tol,
+            maxit,
+            n_chunks(bad.size),
         )
         beta[bad] = b2
         mu[bad] = mu2

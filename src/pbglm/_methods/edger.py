@@ -69,12 +69,30 @@ def ql_fit(
     ``s2 = deviance / df``, with df reduced for samples whose fitted values are exactly zero
     (``.residDF``); the prior is trended in the average log-CPM.
 
+    Parameters
+    ----------
+    counts
+        ``(G, m)`` counts.
+    design
+        ``(m, p)`` design.
+    lib_size
+        ``(m,)`` effective library sizes (offsets are their logs).
+    dispersion
+        ``(G,)`` NB dispersions (edgeR uses the trended ones).
+    ave_log_cpm_values
+        ``(G,)`` average log-CPM, the covariate of the prior.
+    robust
+        Robust hyperparameters (``squeezeVar(robust = TRUE)``).
+    winsor_tail_p
+        Tail proportions of the robust fit.
+    fit
+        The NB fit at ``dispersion``, when it is already at hand.
+
     Returns
     -------
     dict with ``coefficients`` (unshrunk, natural log), ``fitted``, ``deviance``, ``converged``,
     ``df_residual``, ``s2``, ``var_prior``, ``var_post``, ``df_prior`` (per gene) and ``df2``
-    (the robust fit's df before gene-wise shrinkage, or the plain df prior). ``fit`` may pass
-    the NB fit at ``dispersion`` when it is already at hand.
+    (the robust fit's df before gene-wise shrinkage, or the plain df prior).
     """
     offset = np.log(lib_size)
     if fit is None:
@@ -248,12 +266,11 @@ def _contrast_matrix(contrast, p: int) -> np.ndarray:
 
 
 def _null_design(X: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, int]:
-    """Design of the null model: X times an orthonormal basis of the complement of span(C)."""
-    Q, R = np.linalg.qr(C, mode="complete")
-    diag = np.abs(np.diag(R)) if R.size else np.zeros(0)
-    tol = 1e-7 * (diag.max() if diag.size else 1.0)
-    rank = int(np.linalg.matrix_rank(C, tol=tol)) if C.size else 0
-    return np.ascontiguousarray(X @ Q[:, rank:]), rank
+    """Design of the null model and the test df: X times an orthonormal basis of the complement of
+    span(C) (the column space edgeR's QR reparametrisation leaves after dropping the contrasts)."""
+    U, sv, _ = np.linalg.svd(C, full_matrices=True)
+    rank = int(np.sum(sv > 1e-7 * sv.max()))
+    return np.ascontiguousarray(X @ U[:, rank:]), rank
 
 
 def _reform_first(X: np.ndarray, c: np.ndarray) -> np.ndarray:
@@ -261,6 +278,14 @@ def _reform_first(X: np.ndarray, c: np.ndarray) -> np.ndarray:
     as the first coefficient (column ``X c / |c|^2``)."""
     Q, _ = np.linalg.qr(c[:, None], mode="complete")
     return np.ascontiguousarray(np.column_stack([X @ c / (c @ c), X @ Q[:, 1:]]))
+
+
+def _below_poisson_bound(mu: np.ndarray, disp: np.ndarray, s2_post: np.ndarray) -> np.ndarray:
+    """Genes whose QL variance falls below the Poisson one in some sample: ``(mu phi + 1) s2 < 1``.
+
+    The left side grows with mu, so checking each gene's smallest mean is enough.
+    """
+    return (mu.min(axis=1) * disp + 1.0) * s2_post < 1.0
 
 
 def _bh(p: np.ndarray) -> np.ndarray:
@@ -374,6 +399,8 @@ def edger_test(
     Y_all, X = _check_inputs(counts, design)
     G, m = Y_all.shape
     p = X.shape[1]
+    if p < 2:
+        raise ValueError("Testing needs a design with at least two columns (an intercept-only model has no effect).")
     C = _contrast_matrix(contrast, p)
     if kind == "treat" and lfc == 0:
         kind = "qlf"
@@ -386,7 +413,7 @@ def edger_test(
     offset = np.log(lib * nf)
     trended = np.broadcast_to(np.asarray(fit_info.dispersion, dtype=float), (G,))
     alc = _get(fit_info, "ave_log_cpm", G)
-    valid = np.isfinite(trended) & np.all(np.isfinite(Y_all), axis=1)
+    valid = np.isfinite(trended) & np.isfinite(Y_all.sum(axis=1))
     if kind == "lrt":
         tagwise = _get(fit_info, "dispersion_tagwise", G)
         valid &= np.isfinite(tagwise)
@@ -396,7 +423,7 @@ def edger_test(
         df_res_all = _get(fit_info, "df_residual", G)
         valid &= np.isfinite(s2_post_all)
     idx = np.flatnonzero(valid)
-    Y = np.ascontiguousarray(Y_all[idx])
+    Y = Y_all if idx.size == G else np.ascontiguousarray(Y_all[idx])
     nv = idx.size
     out = {k: np.full(G, np.nan) for k in ("log2fc", "lfc_se", "stat", "pvalue", "padj", "log_cpm")}
     out["log_cpm"] = np.array(alc, dtype=float)
@@ -436,7 +463,7 @@ def edger_test(
             else:
                 stat = LR / rank / s2_post
                 pval = stats.f.sf(stat, rank, df_total)
-                below = np.any((mu * disp[:, None] + 1.0) * s2_post[:, None] < 1.0, axis=1)
+                below = _below_poisson_bound(mu, disp, s2_post)
                 if below.any():
                     b = np.flatnonzero(below)
                     Yb = np.ascontiguousarray(Y[b])
@@ -453,7 +480,7 @@ def edger_test(
             zl_t = _zscore_t(zl / np.sqrt(s2_post), df_total)
             zr_t = _zscore_t(zr / np.sqrt(s2_post), df_total)
             pval = _treat_pvalue(zl_t, zr_t, unshrunk_lfc, lfc)
-            below = np.any(s2_post[:, None] * (1.0 + mu * disp[:, None]) < 1.0, axis=1)
+            below = _below_poisson_bound(mu, disp, s2_post)
             if below.any():
                 b = np.flatnonzero(below)
                 Yb = np.ascontiguousarray(Y[b])

@@ -93,8 +93,8 @@ def _rank_window(v, lo, hi, keep, work):
 
 
 @njit(cache=True, error_model="numpy")
-def _tmm_factor(obs, ref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v):
-    """edgeR's ``.calcFactorTMM`` for one sample (work arrays as long as obs)."""
+def _tmm_factor(obs, ref, lref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v):
+    """edgeR's ``.calcFactorTMM`` for one sample (``lref = log2(ref / n_r)``; work arrays as long as obs)."""
     G = obs.shape[0]
     n = 0
     maxabs = 0.0
@@ -104,7 +104,7 @@ def _tmm_factor(obs, ref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cut
         if o > 0.0 and r > 0.0:
             # the same expressions as edgeR, so that ties (and hence the trimmed sets) are identical
             lrg = math.log2((o / n_o) / (r / n_r))
-            aeg = (math.log2(o / n_o) + math.log2(r / n_r)) / 2.0
+            aeg = (math.log2(o / n_o) + lref[g]) / 2.0
             if math.isfinite(lrg) and math.isfinite(aeg) and aeg > a_cutoff:
                 lr[n] = lrg
                 ae[n] = aeg
@@ -145,48 +145,71 @@ def _tmm_factor(obs, ref, n_o, n_r, logratio_trim, sum_trim, do_weighting, a_cut
 
 
 @njit(cache=True, error_model="numpy")
-def _tmm_sample(i, X, ref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f):
-    G = X.shape[0]
-    obs = np.empty(G)
-    for g in range(G):
-        obs[g] = X[g, i]
-    lr = np.empty(G)
-    ae = np.empty(G)
-    v = np.empty(G)
-    f[i] = _tmm_factor(obs, ref, lib[i], lib[ref_col], logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v)
+def _transpose_block(X, XT, b, bs):
+    G, m = X.shape
+    lo = b * bs
+    hi = min(G, lo + bs)
+    for i in range(m):
+        for g in range(lo, hi):
+            XT[i, g] = X[g, i]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _tmm_all(X, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff):
-    m = X.shape[1]
+def _transpose(X):
+    """``X.T`` as a C-contiguous copy, by blocks of genes (cache friendly)."""
+    G, m = X.shape
+    XT = np.empty((m, G))
+    bs = 64
+    nb = (G + bs - 1) // bs
+    for b in prange(nb):
+        _transpose_block(X, XT, b, bs)
+    return XT
+
+
+@njit(cache=True, error_model="numpy")
+def _tmm_sample(i, XT, lref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f):
+    G = XT.shape[1]
+    lr = np.empty(G)
+    ae = np.empty(G)
+    v = np.empty(G)
+    f[i] = _tmm_factor(
+        XT[i], XT[ref_col], lref, lib[i], lib[ref_col], logratio_trim, sum_trim, do_weighting, a_cutoff, lr, ae, v
+    )
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _tmm_all(XT, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff):
+    """TMM factor of every sample (rows of ``XT``, samples x genes) against sample ``ref_col``."""
+    m, G = XT.shape
     f = np.empty(m)
-    ref = np.ascontiguousarray(X[:, ref_col])
+    lref = np.empty(G)
+    nr = lib[ref_col]
+    for g in range(G):
+        lref[g] = math.log2(XT[ref_col, g] / nr)
     for i in prange(m):
-        _tmm_sample(i, X, ref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f)
+        _tmm_sample(i, XT, lref, lib, ref_col, logratio_trim, sum_trim, do_weighting, a_cutoff, f)
     return f
 
 
 @njit(cache=True, error_model="numpy")
-def _quantile_col(i, X, prob, out):
-    G = X.shape[0]
-    col = np.empty(G)
-    for g in range(G):
-        col[g] = X[g, i]
+def _quantile_row(i, XT, prob, out):
+    G = XT.shape[1]
+    row = XT[i].copy()
     h = (G - 1) * prob
     lo = int(math.floor(h))
     hi = min(lo + 1, G - 1)
-    vlo = _nth(col, lo)
-    vhi = _nth(col, hi)
+    vlo = _nth(row, lo)
+    vhi = _nth(row, hi)
     out[i] = vlo + (h - lo) * (vhi - vlo)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _column_quantile(X, prob):
-    """``quantile(X[, j], prob)`` (R's type 7) for every column."""
-    m = X.shape[1]
+def _row_quantile(XT, prob):
+    """``quantile(x, prob)`` (R's type 7) of every row of ``XT`` (samples x genes)."""
+    m = XT.shape[0]
     out = np.empty(m)
     for i in prange(m):
-        _quantile_col(i, X, prob, out)
+        _quantile_row(i, XT, prob, out)
     return out
 
 
@@ -234,16 +257,23 @@ def calc_norm_factors_tmm(
         raise ValueError(f"lib_size must have one entry per sample ({m}), got shape {lib.shape}.")
     if np.isnan(lib).any():
         raise ValueError("NA library sizes are not permitted.")
-    x = x[(x > 0).any(axis=1)]
+    x = x[x.max(axis=1) > 0]
     if x.shape[0] == 0 or m == 1:
         return np.ones(m)
+    xt = _transpose(np.ascontiguousarray(x))
     if ref_column is None:
-        f75 = _column_quantile(np.ascontiguousarray(x), 0.75) / lib
+        f75 = _row_quantile(xt, 0.75) / lib
         if np.median(f75) < 1e-20:
-            ref_column = int(np.argmax(np.sqrt(x).sum(axis=0)))
+            ref_column = int(np.argmax(np.sqrt(xt).sum(axis=1)))
         else:
             ref_column = int(np.argmin(np.abs(f75 - f75.mean())))
-    X = np.ascontiguousarray(x)
-    f = _tmm_all(X, np.ascontiguousarray(lib), int(ref_column), float(logratio_trim), float(sum_trim),
-                 bool(do_weighting), float(a_cutoff))
+    f = _tmm_all(
+        xt,
+        np.ascontiguousarray(lib),
+        int(ref_column),
+        float(logratio_trim),
+        float(sum_trim),
+        bool(do_weighting),
+        float(a_cutoff),
+    )
     return f / np.exp(np.mean(np.log(f)))
