@@ -24,6 +24,7 @@ from scipy import special, stats
 
 from .._kernels.edger_glm import GlmFit, glm_fit, pred_fc
 from .._numerics.edger_dispersion import estimate_disp, residual_df_zeros
+from .._numerics.multitest import bh_adjust
 from .._numerics.squeeze_var import log_t_sf, squeeze_var
 from .._numerics.tmm import calc_norm_factors_tmm
 from .._settings import settings
@@ -288,22 +289,6 @@ def _below_poisson_bound(mu: np.ndarray, disp: np.ndarray, s2_post: np.ndarray) 
     return (mu.min(axis=1) * disp + 1.0) * s2_post < 1.0
 
 
-def _bh(p: np.ndarray) -> np.ndarray:
-    out = np.full(p.shape, np.nan)
-    ok = ~np.isnan(p)
-    n = int(ok.sum())
-    if n == 0:
-        return out
-    pv = p[ok]
-    o = np.argsort(pv)[::-1]
-    ranks = np.arange(n, 0, -1)
-    q = np.minimum.accumulate(pv[o] * n / ranks)
-    res = np.empty(n)
-    res[o] = np.minimum(q, 1.0)
-    out[ok] = res
-    return out
-
-
 def _zscore_t(x, df):
     """limma's ``zscoreT`` (quantile method): the z with the same tail probability as t(df)."""
     x = np.asarray(x, dtype=float)
@@ -492,5 +477,5 @@ def edger_test(
     out["log2fc"][idx] = log2fc
     out["stat"][idx] = stat
     out["pvalue"][idx] = pval
-    out["padj"] = _bh(out["pvalue"])
+    out["padj"] = bh_adjust(out["pvalue"])
     return out
