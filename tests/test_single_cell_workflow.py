@@ -48,3 +48,14 @@ def test_pseudobulk_counts_feed_fit_unchanged(cells):
     manual["key"] = cells.obs["donor"].astype(str).to_numpy() + "_" + cells.obs["cell_type"].astype(str).to_numpy()
     sums = manual.groupby("key").sum()
     np.testing.assert_array_equal(np.asarray(pbulk.X), sums.loc[pbulk.obs_names].to_numpy())
+
+
+def test_sample_mixing_conditions_is_named(cells):
+    c = cells.copy()
+    c.obs["condition"] = c.obs["condition"].astype(str)
+    first = c.obs_names[(c.obs["donor"] == "donor0").to_numpy()][0]
+    c.obs.loc[first, "condition"] = "stim"  # donor0 is ctrl: one of its cells now says stim
+    pbulk = pb.pp.pseudobulk(c, "donor", "cell_type", layer="counts")
+    assert "condition" not in pbulk.obs
+    with pytest.raises(ValueError, match=r"not constant within pseudobulk samples.*donor0_ct0"):
+        pb.tl.fit(pbulk, "~ condition")

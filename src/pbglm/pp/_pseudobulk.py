@@ -174,7 +174,7 @@ def pseudobulk(
         from anndata.utils import make_index_unique
 
         index = make_index_unique(index)
-    out_obs = _propagate_obs(obs, sample_key, groups_key, order, ocodes, first_cell, index)
+    out_obs, mixed = _propagate_obs(obs, sample_key, groups_key, order, ocodes, first_cell, index)
     out_obs["n_cells"] = n_cells
     out_obs["total_counts"] = total_counts
 
@@ -225,6 +225,8 @@ def pseudobulk(
         "layer": layer,
         "min_cells": min_cells,
         "min_counts": min_counts,
+        # cell-level columns that vary within a pseudobulk sample, with (up to 10) such samples
+        "mixed_columns": mixed,
     }
     return result
 
@@ -446,6 +448,7 @@ def _propagate_obs(
     keys = [sample_key] if groups_key is None else [sample_key, groups_key]
     columns: dict[str, Any] = {}
     dropped = []
+    mixed: dict[str, list[str]] = {}
     for name in obs.columns:
         col = obs[name]
         if name in keys:
@@ -463,12 +466,14 @@ def _propagate_obs(
                 dropped.append(name)
                 continue
         cs = c[order]
-        if np.any((cs[1:] != cs[:-1]) & same_pb):
+        varies = (cs[1:] != cs[:-1]) & same_pb
+        if np.any(varies):
             dropped.append(name)
+            mixed[name] = [str(index[k]) for k in np.unique(ocodes[1:][varies])[:10]]
         else:
             columns[name] = col
     if dropped:
         logger.debug("pseudobulk: obs columns not constant within pseudobulk samples, left out: %s", dropped)
     out = pd.DataFrame({name: col.iloc[first_cell].set_axis(index) for name, col in columns.items()}, index=index)
     # keys first, then the other columns in their original order
-    return out[keys + [n for n in out.columns if n not in keys]]
+    return out[keys + [n for n in out.columns if n not in keys]], mixed

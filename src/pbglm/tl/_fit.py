@@ -93,6 +93,19 @@ def _store(adata, counts, fit, design, *, m_mask, mask, group, key, layer, refer
     write_fit(adata, fit, design, key=key, obs_mask=mask, group=group, extra_params=extra)
 
 
+def _check_mixed_columns(adata: AnnData, design: str) -> None:
+    """A design column that pp.pseudobulk left out because it varies within samples: say which."""
+    mixed = adata.uns.get("pseudobulk", {}).get("mixed_columns", {})
+    for var in design_variables(design, list(adata.obs.columns) + list(mixed)):
+        if var not in adata.obs.columns and var in mixed:
+            samples = list(mixed[var])
+            raise ValueError(
+                f"Design column {var!r} is not constant within pseudobulk samples (e.g. {samples}): a sample mixes "
+                f"several values of {var!r}, so pp.pseudobulk left it out. Fix the cell annotation, or make "
+                f"{var!r} part of the sample key."
+            )
+
+
 def _active_client(client):
     if client is not None:
         return client
@@ -201,6 +214,7 @@ def fit(
     if copy:
         adata = adata.copy()
     counts = read_counts(adata, layer)
+    _check_mixed_columns(adata, design)
     _clear(adata, key_added)
     adata.uns[key_added] = {
         "version": _version(),
