@@ -29,7 +29,8 @@ from pbglm._numerics.edger_dispersion import (
     zero_patterns,
 )
 from pbglm._numerics.filter_by_expr import filter_by_expr_mask, hat_values
-from pbglm._numerics.squeeze_var import fit_f_dist, log_f_sf, log_t_sf, lowess_r, squeeze_var
+from pbglm._numerics.lowess import lowess as lowess_r
+from pbglm._numerics.squeeze_var import fit_f_dist, log_f_sf, log_t_sf, squeeze_var
 from pbglm._numerics.tmm import calc_norm_factors_tmm
 
 REF = Path(__file__).parent / "reference"

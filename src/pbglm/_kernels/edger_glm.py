@@ -38,6 +38,8 @@ from typing import NamedTuple
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from .small_linalg import cholesky_solve
+
 LOW_VALUE = 1e-10
 LOG_LOW_VALUE = math.log(LOW_VALUE)
 SUPREMELY_LOW = 1e-13
@@ -146,21 +148,6 @@ def _chol(A, L, lam):
             else:
                 L[i, j] = s / L[j, j]
     return True
-
-
-@njit(cache=True, error_model="numpy")
-def _chol_solve(L, b, out):
-    p = L.shape[0]
-    for i in range(p):
-        s = b[i]
-        for k in range(i):
-            s -= L[i, k] * out[k]
-        out[i] = s / L[i, i]
-    for i in range(p - 1, -1, -1):
-        s = out[i]
-        for k in range(i + 1, p):
-            s -= L[k, i] * out[k]
-        out[i] = s / L[i, i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -449,7 +436,7 @@ def levenberg_gene(
                 lam *= 10.0
                 if lam <= 0.0:
                     lam = RIDICULOUSLY_LOW
-            _chol_solve(L, dl, dbeta)
+            cholesky_solve(L, dl, dbeta)
             for a in range(p):
                 beta_new[a] = beta[a] + dbeta[a]
             _autofill(X, beta_new, offset, mu_new)
@@ -819,7 +806,7 @@ def _newton_step(Apk, s, A, L, dbeta):
             k += 1
     if not _chol(A, L, 0.0):
         return 0.0, False
-    _chol_solve(L, s, dbeta)
+    cholesky_solve(L, s, dbeta)
     div = 0.0
     for a in range(p):
         div += s[a] * dbeta[a]
