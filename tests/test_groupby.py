@@ -86,3 +86,19 @@ def test_dask_client_gives_identical_results(grouped):
     pb.tl.test(a, ("condition", "stim", "ctrl"))
     pd.testing.assert_frame_equal(pb.get.results(a, "condition_stim_vs_ctrl"),
                                   pb.get.results(grouped, "condition_stim_vs_ctrl"))
+
+
+def test_gene_chunks_on_dask_client_equal_in_process():
+    distributed = pytest.importorskip("distributed")
+    a = pb.datasets.pasilla()
+    ref = a.copy()
+    pb.tl.fit(ref, "~ type + condition")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None) as lc:
+        with distributed.Client(lc) as client:
+            pb.tl.fit(a, "~ type + condition", client=client, gene_chunks=4)
+    pd.testing.assert_frame_equal(a.varm["pbglm_coef"], ref.varm["pbglm_coef"])
+    pd.testing.assert_frame_equal(a.var, ref.var)
+    pb.tl.test(a, ("condition", "treated", "untreated"))
+    pb.tl.test(ref, ("condition", "treated", "untreated"))
+    pd.testing.assert_frame_equal(pb.get.results(a, "condition_treated_vs_untreated"),
+                                  pb.get.results(ref, "condition_treated_vs_untreated"))

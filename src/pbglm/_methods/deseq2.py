@@ -248,41 +248,85 @@ def map_dispersion(counts, mu, X, disp_gene, disp_trend, prior_var, var_log_disp
 # ------------------------------------------------------------------------ pipeline
 
 
-def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
-    """Dispersions and GLM for a block of non-zero genes; with ``trend``/``prior`` given, reuse them."""
+def gene_wise_stage(counts, sf, X, opts) -> dict:
+    """Per-gene first stage: base means and variances, gene-wise dispersions and their means."""
     norm = counts / sf[None, :]
     base_mean = norm.mean(axis=1)
     base_var = norm.var(axis=1, ddof=1)
     logger.info("gene-wise dispersions (%d genes)", counts.shape[0])
     disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts)
-    info = {}
-    if trend is None:
-        logger.info("dispersion trend and prior")
-        trend_fn, fit_type, trend_coefs = dispersion_trend(base_mean, disp_gene, opts)
-        disp_fit = trend_fn(base_mean)
-        above = disp_gene >= 100 * opts.min_disp
-        prior_var, var_log_disp, expected = dispersion_prior_var(
-            np.log(disp_gene[above]) - np.log(disp_fit[above]), X.shape[0], X.shape[1]
-        )
-        info = {"trend_fn": trend_fn, "fit_type": fit_type, "trend_coefs": trend_coefs, "prior_var": prior_var,
-                "var_log_disp": var_log_disp, "expected_var_log_disp": expected}
-    else:
-        trend_fn = trend
-        disp_fit = trend_fn(base_mean)
-        prior_var, var_log_disp = prior
+    return {"counts": counts, "mu": mu, "base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
+            "dispersion_gene_iter": disp_iter}
+
+
+def trend_summary(stage: dict) -> tuple[np.ndarray, np.ndarray]:
+    """What the global trend step needs from a gene-wise stage: base means and dispersions."""
+    return stage["base_mean"], stage["dispersion_gene"]
+
+
+def trend_and_prior(base_mean, disp_gene, X, opts) -> dict:
+    """Global step: dispersion trend and the width of the prior around it."""
+    logger.info("dispersion trend and prior")
+    trend_fn, fit_type, trend_coefs = dispersion_trend(base_mean, disp_gene, opts)
+    disp_fit = trend_fn(base_mean)
+    above = disp_gene >= 100 * opts.min_disp
+    prior_var, var_log_disp, expected = dispersion_prior_var(
+        np.log(disp_gene[above]) - np.log(disp_fit[above]), X.shape[0], X.shape[1]
+    )
+    return {"trend_fn": trend_fn, "fit_type": fit_type, "trend_coefs": trend_coefs, "prior_var": prior_var,
+            "var_log_disp": var_log_disp, "expected_var_log_disp": expected}
+
+
+def final_stage(stage: dict, sf, X, opts, trend_fn, prior_var, var_log_disp) -> tuple[dict, dict]:
+    """Per-gene second stage: MAP dispersions (prior from the global step) and the NB GLM."""
+    counts, mu, disp_gene = stage["counts"], stage["mu"], stage["dispersion_gene"]
+    disp_fit = trend_fn(stage["base_mean"])
     logger.info("MAP dispersions")
     final, disp_map, outlier = map_dispersion(counts, mu, X, disp_gene, disp_fit, prior_var, var_log_disp, opts)
     logger.info("NB GLM fit")
     fit = glm(counts, sf, X, final, opts)
-    genes = {"base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
-             "dispersion_gene_iter": disp_iter, "dispersion_trend": disp_fit, "dispersion_map": disp_map,
-             "dispersion": final, "dispersion_outlier": outlier}
+    genes = {k: stage[k] for k in ("base_mean", "base_var", "dispersion_gene", "dispersion_gene_iter")}
+    genes.update(dispersion_trend=disp_fit, dispersion_map=disp_map, dispersion=final, dispersion_outlier=outlier)
+    return genes, fit
+
+
+def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
+    """Dispersions and GLM for a block of non-zero genes; with ``trend``/``prior`` given, reuse them."""
+    stage = gene_wise_stage(counts, sf, X, opts)
+    if trend is None:
+        info = trend_and_prior(stage["base_mean"], stage["dispersion_gene"], X, opts)
+        trend, prior = info["trend_fn"], (info["prior_var"], info["var_log_disp"])
+    else:
+        info = {}
+    genes, fit = final_stage(stage, sf, X, opts, trend, *prior)
+    return genes, fit, info
+
+
+def _distributed_gene_fits(client, counts, sf, X, opts, n_chunks):
+    """:func:`_gene_fits` with the per-gene stages on a dask client, chunks of genes per task; the
+    gene-wise results stay on the workers, only base means and dispersions come back for the trend."""
+    chunks = np.array_split(np.arange(counts.shape[0]), n_chunks)
+    stage1 = client.map(gene_wise_stage, [np.ascontiguousarray(counts[c]) for c in chunks], sf=sf, X=X, opts=opts,
+                        pure=False)
+    summary = client.gather(client.map(trend_summary, stage1, pure=False))
+    base_mean = np.concatenate([s[0] for s in summary])
+    disp_gene = np.concatenate([s[1] for s in summary])
+    info = trend_and_prior(base_mean, disp_gene, X, opts)
+    parts = client.gather(client.map(final_stage, stage1, sf=sf, X=X, opts=opts, trend_fn=info["trend_fn"],
+                                     prior_var=info["prior_var"], var_log_disp=info["var_log_disp"], pure=False))
+    genes = {k: np.concatenate([g[k] for g, _ in parts]) for k in parts[0][0]}
+    fit = {k: np.concatenate([f[k] for _, f in parts]) for k in parts[0][1]}
     return genes, fit, info
 
 
 def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts: DESeq2Options | None = None,
-               n_jobs: int | None = None) -> FitResult:
-    """Run the DESeq2 pipeline on a (genes x samples) count matrix and a design matrix."""
+               n_jobs: int | None = None, client=None, gene_chunks: int = 0) -> FitResult:
+    """Run the DESeq2 pipeline on a (genes x samples) count matrix and a design matrix.
+
+    With a dask ``client`` and ``gene_chunks > 1``, the per-gene stages run on its workers in that
+    many chunks of genes (the trend and prior, which need every gene, run here); the numbers are
+    the same as in-process.
+    """
     opts = opts or DESeq2Options()
     counts = np.ascontiguousarray(counts, dtype=np.float64)
     X = np.ascontiguousarray(X, dtype=np.float64)
@@ -297,7 +341,10 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
     with settings.threads(n_jobs):
         logger.info("fitting %d genes x %d samples (%d all-zero genes skipped)", nz.size, m, G - nz.size)
         Ynz = np.ascontiguousarray(counts[nz])
-        genes, fit, info = _gene_fits(Ynz, sf, X, opts)
+        if client is not None and gene_chunks > 1:
+            genes, fit, info = _distributed_gene_fits(client, Ynz, sf, X, opts, gene_chunks)
+        else:
+            genes, fit, info = _gene_fits(Ynz, sf, X, opts)
         robust = ck.robust_dispersion(Ynz / sf[None, :], X)
         cooks = ck.cooks_distance(Ynz, fit["mu"], fit["hat"], robust, p)
         maxc = ck.max_cooks(cooks, X)

@@ -134,6 +134,7 @@ def fit(
     key_added: str = "pbglm",
     n_jobs: int | None = None,
     client=None,
+    gene_chunks: int = 0,
     copy: bool = False,
 ) -> AnnData | None:
     """Fit a negative-binomial GLM to every gene.
@@ -177,6 +178,11 @@ def fit(
     client
         A ``dask.distributed.Client``: with ``groupby``, the groups are fit on its workers (the
         active client is used when none is passed). Results equal the in-process fits.
+    gene_chunks
+        DESeq2 without ``groupby``, for very many genes: split the per-gene work (gene-wise
+        dispersions, MAP, GLM) into this many chunks run on the dask client (``client`` or the
+        active one); the trend and prior, which need every gene, are fit locally. Results equal
+        the in-process fit. ``0`` (default) fits in process.
     copy
         Return a modified copy instead of writing into ``adata``.
 
@@ -233,7 +239,9 @@ def fit(
     if groupby is None:
         d, m_mask, sf = _prepare(adata, design, mask=None, method=method, reference=reference,
                                  size_factors=size_factors, seen=seen)
-        result = run_pipeline(method, counts, d.matrix, size_factors=sf if sf is not None else "ratio", **options)
+        client = _active_client(client) if gene_chunks else None
+        result = run_pipeline(method, counts, d.matrix, size_factors=sf if sf is not None else "ratio", **options,
+                              client=client, gene_chunks=gene_chunks if client is not None else 0)
         _store(adata, counts, result, d, m_mask=m_mask, mask=None, group=None, **store)
     else:
         if groupby not in adata.obs.columns:
