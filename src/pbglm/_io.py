@@ -85,12 +85,12 @@ def varm_key(key: str, what: str, group: str | None = None) -> str:
     return f"{key}_{what}{_suffix(group)}"
 
 
-def _plain(value):
+def to_plain(value):
     """A value anndata can write to h5ad (no None, no tuples of mixed types)."""
     if value is None:
         return "None"
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): to_plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         if all(isinstance(v, str) for v in value):
             return [str(v) for v in value]
@@ -155,9 +155,9 @@ def write_fit(
         adata.varm[varm_key(key, "genes", group)] = pd.DataFrame(genes, index=var_names)
 
     record = design_record(design, adata.obs_names[mask])
-    record["fit"] = _plain(fit.params)
+    record["fit"] = to_plain(fit.params)
     record["method"] = fit.method
-    record.update(_plain(extra_params or {}))
+    record.update(to_plain(extra_params or {}))
     uns = adata.uns.setdefault(key, {})
     if group is None:
         uns.update(record)
@@ -169,7 +169,7 @@ def write_test(adata: AnnData, table: pd.DataFrame, *, key: str, name: str, para
     """Store one test's table in ``.varm`` and its parameters in ``.uns[key]['tests'][name]``."""
     adata.varm[varm_key(key, f"test_{name}", group)] = table
     tests = adata.uns[key].setdefault("tests", {})
-    tests[name] = _plain(params)
+    tests[name] = to_plain(params)
 
 
 def stored_tests(adata: AnnData, key: str) -> list[str]:

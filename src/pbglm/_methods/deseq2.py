@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import nbinom
 
 from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
 from .._kernels.nb_glm import nb_glm_irls
@@ -101,8 +102,6 @@ def intercept_only_fit(counts, size_factors, alpha) -> dict:
     w = mu / (1.0 + alpha[:, None] * mu)
     xtwx = w.sum(axis=1)
     r = 1.0 / alpha
-    from scipy.stats import nbinom
-
     dev = -2.0 * nbinom.logpmf(counts, r[:, None], (r[:, None] / (r[:, None] + mu))).sum(axis=1)
     return {
         "beta": beta,

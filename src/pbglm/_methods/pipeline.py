@@ -7,6 +7,7 @@ import numpy as np
 
 from ._result import FitResult
 from .deseq2 import DESeq2Options, fit_deseq2
+from .edger_fit import fit_edger_design
 
 
 def run_pipeline(method: str, counts: np.ndarray, design: np.ndarray, *, size_factors="ratio",
@@ -19,6 +20,4 @@ def run_pipeline(method: str, counts: np.ndarray, design: np.ndarray, *, size_fa
     if method == "deseq2":
         return fit_deseq2(counts, design, size_factors=size_factors, opts=DESeq2Options(fit_type=fit_type),
                           n_jobs=n_jobs, client=client, gene_chunks=gene_chunks)
-    from .edger_fit import fit_edger_design
-
     return fit_edger_design(counts, design, filter_by_expr=filter_by_expr, n_jobs=n_jobs)

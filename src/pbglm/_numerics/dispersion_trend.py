@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import trim_mean
 
 
 class TrendFitError(RuntimeError):
@@ -88,7 +89,5 @@ def local_trend(means: np.ndarray, disps: np.ndarray, min_disp: float, span: flo
 
 def mean_trend(disps: np.ndarray, min_disp: float) -> float:
     """DESeq2 ``fitType="mean"``: 0.1%-trimmed mean of gene-wise dispersions above 10 * minDisp."""
-    from scipy.stats import trim_mean
-
     use = disps > 10 * min_disp
     return float(trim_mean(disps[use], 0.001))

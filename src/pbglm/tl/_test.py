@@ -12,9 +12,10 @@ from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
 from .._design import build_design, dependent_columns
-from .._io import TEST_COLUMNS, StoredFit, read_counts, stored_fits, write_test
+from .._io import TEST_COLUMNS, StoredFit, read_counts, stored_fits, to_plain, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
+from .._methods.edger_fit import test_edger_design
 from .._settings import settings
 
 logger = logging.getLogger("pbglm")
@@ -111,8 +112,6 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
 
 
 def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold, key):
-    from .._methods.edger_fit import test_edger_design
-
     counts = _counts_for(adata, fit, replaced=False)
     obs = adata.obs.loc[fit.mask]
     sample_info = {"lib_size": obs[f"{key}_lib_size"].to_numpy(dtype=float),
@@ -246,18 +245,12 @@ def test(
         write_test(adata, frame, key=key_added, name=test_name, params=params if group is None else {}, group=group)
     if fits[0].group is not None:
         tests = adata.uns[key_added].setdefault("tests", {})
-        tests[test_name] = {**_plain_params(record_params), "groups": list(map(str, results)),
+        tests[test_name] = {**to_plain(record_params), "groups": list(map(str, results)),
                             "skipped": {str(k): v for k, v in skipped.items()}}
         for group, (_, params) in results.items():
-            adata.uns[key_added]["groups"][group].setdefault("tests", {})[test_name] = _plain_params(params)
+            adata.uns[key_added]["groups"][group].setdefault("tests", {})[test_name] = to_plain(params)
     logger.info("stored test %r", test_name)
     return adata if copy else None
-
-
-def _plain_params(params: dict) -> dict:
-    from .._io import _plain
-
-    return _plain(params)
 
 
 def _coefs_not_in(fit: StoredFit, X0: np.ndarray) -> list[str]:
