@@ -79,9 +79,8 @@ def pbglm_test_args(case: str, spec: dict) -> dict:
     return args
 
 
-@cache
-def fitted_deseq2(case: str) -> ad.AnnData:
-    """The case fit with pbglm's DESeq2 method and every reference test run."""
+def _fitted(case: str, method: str, test_args) -> ad.AnnData:
+    """The case fit with one of pbglm's methods and every reference test of that method run."""
     import warnings
 
     import pbglm as pb
@@ -91,10 +90,16 @@ def fitted_deseq2(case: str) -> ad.AnnData:
     with warnings.catch_warnings():
         # e.g. time coded 0, 2, 4, ... used as a slope on purpose
         warnings.simplefilter("ignore", DesignWarning)
-        pb.tl.fit(a, CASES[case]["design"])
-    for spec in CASES[case]["deseq2"]:
-        pb.tl.test(a, **pbglm_test_args(case, spec))
+        pb.tl.fit(a, CASES[case]["design"], method=method)
+    for spec in CASES[case][method]:
+        pb.tl.test(a, **test_args(case, spec))
     return a
+
+
+@cache
+def fitted_deseq2(case: str) -> ad.AnnData:
+    """The case fit with pbglm's DESeq2 method and every reference test run."""
+    return _fitted(case, "deseq2", pbglm_test_args)
 
 
 def read_ref(name: str) -> pd.DataFrame:
@@ -200,18 +205,7 @@ def pbglm_edger_args(case: str, spec: dict) -> dict:
 @cache
 def fitted_edger(case: str) -> ad.AnnData:
     """The case fit with pbglm's edgeR method and every reference test run."""
-    import warnings
-
-    import pbglm as pb
-    from pbglm._design_findings import DesignWarning
-
-    a = case_adata(case)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DesignWarning)
-        pb.tl.fit(a, CASES[case]["design"], method="edger")
-    for spec in CASES[case]["edger"]:
-        pb.tl.test(a, **pbglm_edger_args(case, spec))
-    return a
+    return _fitted(case, "edger", pbglm_edger_args)
 
 
 def edger_fit_metrics(case: str) -> dict:
