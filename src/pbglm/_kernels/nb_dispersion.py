@@ -12,7 +12,9 @@ grown by 1.1 and halved every 5 accepted steps), stopping when an accepted step 
 less than ``tol``, when ``a`` drops below ``min_log_alpha``, or after ``maxit`` proposals.
 Reproducing the optimiser (not just the optimum) matters: DESeq2 keeps the start value when the
 search barely moves, and refits genes that hit ``maxit`` on a grid (:func:`fit_dispersion_grid`).
-The likelihood terms that depend only on the count value are summed once per distinct count.
+Every evaluation computes ``lp`` and its derivative together in one vectorised pass over the
+samples (the derivative is needed at each accepted step, i.e. at most proposals); the
+lgamma/digamma terms come from :mod:`.special`, the logarithms from :mod:`.vector_math`.
 """
 
 from __future__ import annotations
@@ -22,99 +24,85 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .small_linalg import cholesky, cholesky_inverse, gram
-from .special import SMALL_Y, SMALL_Y_LGAMMA, digamma, digamma_diff, lgamma, lgamma_diff
+from .small_linalg import cholesky, cholesky_inverse, gram_pair, trace_prod
+from .special import (
+    DIGAMMA_TABLE,
+    digamma,
+    digamma_diff_large,
+    lgamma,
+    lgamma_diff_large,
+    small_count_histogram,
+    small_count_sums,
+)
+from .vector_math import fast_log, fast_log1p, total
 
 _EPSILON = 1e-4  # Armijo constant
 
 
-@njit(cache=True)
-def _count_table(y, values, freq):
-    """Distinct values of y and their multiplicities; returns how many there are."""
-    s = np.sort(y)
-    n = 0
-    for j in range(s.shape[0]):
-        if n > 0 and s[j] == values[n - 1]:
-            freq[n - 1] += 1.0
-        else:
-            values[n] = s[j]
-            freq[n] = 1.0
-            n += 1
-    return n
+@njit(cache=True, error_model="numpy")
+def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, w, w1, ll, lr):
+    """Per-sample terms at ``alpha`` (a loop the compiler vectorises; no sums here).
+
+    ``ll[j] = lgamma(y + r) - lgamma(r) - (y + r) log(1 + mu alpha)`` (the likelihood without its
+    ``- y log r`` part) and ``lr[j]``, the derivative in r of the whole per-sample likelihood
+    ``lgamma(y + r) - lgamma(r) - y log(mu + r) - r log(1 + mu alpha)``, both without the
+    lgamma/digamma differences of small counts (added from the count histogram).
+    """
+    for j in range(y.shape[0]):
+        yj = y[j]
+        mj = mu[j]
+        x = mj * alpha
+        l1p = fast_log1p(x)
+        wj = mj / (1.0 + x)
+        w[j] = wj
+        w1[j] = -alpha * wj * wj
+        z = yj + r
+        log_z = fast_log(z)
+        inv_z = 1.0 / z
+        ll[j] = lgamma_diff_large(yj, z, log_z, inv_z, lgamma_r) - z * l1p
+        lr[j] = digamma_diff_large(yj, log_z, inv_z, digamma_r) + (mj - yj) / (mj + r) - l1p
 
 
+@njit(cache=True, error_model="numpy")
+def _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean, prior_var, use_prior, work, w, w1, ll, lr, A, A1, L,
+              B):
+    """Cox-Reid adjusted log posterior ``lp`` at ``a = log alpha`` and its derivative ``dlp / da``.
 
-
-@njit(cache=True)
-def _log_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_prior, A, L, w):
+    With ``log(mu + r) = log r + log(1 + mu alpha)`` the likelihood part is
+    ``sum_j ll[j] - sum(y) log r``; the derivative is ``-r sum_j lr[j] - tr((X^T W X)^-1 X^T W' X) / 2``.
+    Returns (lp, dlp); NaN for both if ``X^T W X`` is not positive definite.
+    """
     alpha = math.exp(a)
     r = 1.0 / alpha
-    ll = 0.0
-    n_big = 0.0
-    for k in range(nv):
-        if values[k] <= SMALL_Y_LGAMMA:
-            ll += freq[k] * lgamma_diff(values[k], r)
-        else:
-            ll += freq[k] * lgamma(values[k] + r)
-            n_big += freq[k]
-    if n_big > 0.0:
-        ll -= n_big * lgamma(r)
-    # y log(mu + r) + r log(1 + mu alpha) = (y + r) log(mu + r) - r log(r)
-    ll += y.shape[0] * r * math.log(r)
-    for j in range(y.shape[0]):
-        ll -= (y[j] + r) * math.log(mu[j] + r)
-        w[j] = 1.0 / (1.0 / mu[j] + alpha)
-    gram(Pt, w, p, A)
-    if cholesky(A, L):
-        logdet = 0.0
-        for k in range(p):
-            logdet += 2.0 * math.log(L[k, k])
-    else:
-        logdet = np.nan
-    lp = ll - 0.5 * logdet
+    lg_small, dg_small = small_count_sums(r, hist, top)
+    _sample_terms(y, mu, alpha, r, lgamma(r), digamma(r), w, w1, ll, lr)
+    lp = total(ll) + lg_small + sum_y * a  # - sum(y) log r = sum(y) a
+    dlp = -r * (total(lr) + dg_small)
+    gram_pair(Pt, w, w1, p, A, A1)
+    if not cholesky(A, L):
+        return np.nan, np.nan
+    logdet = 0.0
+    for k in range(p):
+        logdet += 2.0 * math.log(L[k, k])
+    cholesky_inverse(L, B, work)
+    lp -= 0.5 * logdet
+    dlp -= 0.5 * trace_prod(B, A1)
     if use_prior:
         d = a - prior_mean
         lp -= 0.5 * d * d / prior_var
-    return lp
+        dlp -= d / prior_var
+    return lp, dlp
 
 
-@njit(cache=True)
-def _dlog_post(a, y, mu, values, freq, nv, Pt, p, prior_mean, prior_var, use_prior, A, A1, L, B, work, w, w1):
-    alpha = math.exp(a)
-    r = 1.0 / alpha
-    lr = 0.0
-    n_big = 0.0
-    for k in range(nv):
-        if values[k] <= SMALL_Y:
-            lr += freq[k] * digamma_diff(values[k], r)
-        else:
-            lr += freq[k] * digamma(values[k] + r)
-            n_big += freq[k]
-    if n_big > 0.0:
-        lr -= n_big * digamma(r)
-    for j in range(y.shape[0]):
-        lr += (mu[j] - y[j]) / (mu[j] + r) - math.log1p(mu[j] * alpha)
-        wj = 1.0 / (1.0 / mu[j] + alpha)
-        w[j] = wj
-        w1[j] = -alpha * wj * wj
-    g = -r * lr
-    gram(Pt, w, p, A)
-    if cholesky(A, L):
-        cholesky_inverse(L, B, work)
-        gram(Pt, w1, p, A1)
-        t = 0.0
-        for i in range(p):
-            for k in range(p):
-                t += B[i, k] * A1[i, k]
-        g -= 0.5 * t
-    else:
-        g = np.nan
-    if use_prior:
-        g -= (a - prior_mean) / prior_var
-    return g
+@njit(cache=True, error_model="numpy")
+def _gene_setup(y):
+    """Histogram of the small counts, the largest of them, and the total count."""
+    hist = np.empty(DIGAMMA_TABLE)
+    top = small_count_histogram(y, hist)
+    return hist, top, total(y)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit,
                    out, iters, initial_lp, last_lp):
     """DESeq2's line-search maximisation of ``lp`` for every gene (see the module docstring).
@@ -126,20 +114,20 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
     for g in prange(G):
         y = Y[g]
         mu = MU[g]
-        values = np.empty(m)
-        freq = np.empty(m)
-        nv = _count_table(y, values, freq)
+        hist, top, sum_y = _gene_setup(y)
+        w = np.empty(m)
+        w1 = np.empty(m)
+        ll = np.empty(m)
+        lr = np.empty(m)
         A = np.empty((p, p))
         A1 = np.empty((p, p))
         L = np.empty((p, p))
         B = np.empty((p, p))
-        work = np.empty(p)
-        w = np.empty(m)
-        w1 = np.empty(m)
+        work = np.empty((2, p))
         pm = prior_mean[g]
         a = log_alpha[g]
-        lp = _log_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, L, w)
-        dlp = _dlog_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, A1, L, B, work, w, w1)
+        lp, dlp = _log_post(a, y, hist, top, sum_y, mu, Pt, p, pm, prior_var, use_prior, work, w, w1, ll, lr, A, A1,
+                            L, B)
         kappa = kappa_0
         initial_lp[g] = lp
         it = 0
@@ -151,22 +139,21 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
                 kappa = (-30.0 - a) / dlp
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
-            theta_kappa = -_log_post(a + kappa * dlp, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A,
-                                     L, w)
+            a_new = a + kappa * dlp
+            lp_new, dlp_new = _log_post(a_new, y, hist, top, sum_y, mu, Pt, p, pm, prior_var, use_prior, work, w, w1,
+                                        ll, lr, A, A1, L, B)
+            theta_kappa = -lp_new
             theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
                 accepted += 1
-                a = a + kappa * dlp
-                lpnew = -theta_kappa  # lp at the accepted point, just computed
-                change = lpnew - lp
+                a = a_new
+                change = lp_new - lp
+                lp = lp_new
                 if change < tol:
-                    lp = lpnew
                     break
                 if a < min_log_alpha:
                     break
-                lp = lpnew
-                dlp = _dlog_post(a, y, mu, values, freq, nv, Pt, p, pm, prior_var, use_prior, A, A1, L, B, work,
-                                 w, w1)
+                dlp = dlp_new
                 kappa = min(kappa * 1.1, kappa_0)
                 if accepted % 5 == 0:
                     kappa = kappa / 2.0
@@ -177,7 +164,7 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
         last_lp[g] = lp
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, out):
     """DESeq2's ``fitDispGrid``: best of a coarse grid in log dispersion, then of a finer grid
     spanning one coarse step either side."""
@@ -187,27 +174,33 @@ def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, ou
     for g in prange(G):
         y = Y[g]
         mu = MU[g]
-        values = np.empty(m)
-        freq = np.empty(m)
-        nv = _count_table(y, values, freq)
-        A = np.empty((p, p))
-        L = np.empty((p, p))
+        hist, top, sum_y = _gene_setup(y)
         w = np.empty(m)
-        best = -np.inf
+        w1 = np.empty(m)
+        ll = np.empty(m)
+        lr = np.empty(m)
+        A = np.empty((p, p))
+        A1 = np.empty((p, p))
+        L = np.empty((p, p))
+        B = np.empty((p, p))
+        work = np.empty((2, p))
         a_hat = grid[0]
+        best = -np.inf
         for t in range(n):
-            v = _log_post(grid[t], y, mu, values, freq, nv, Pt, p, prior_mean[g], prior_var, use_prior, A, L, w)
+            v, _ = _log_post(grid[t], y, hist, top, sum_y, mu, Pt, p, prior_mean[g], prior_var, use_prior, work, w, w1,
+                             ll, lr, A, A1, L, B)
             if v > best:
                 best = v
                 a_hat = grid[t]
         lo = a_hat - delta
         step = 2.0 * delta / (n - 1)
+        a_best = lo
         best = -np.inf
-        a_fine = lo
         for t in range(n):
             a = lo + t * step
-            v = _log_post(a, y, mu, values, freq, nv, Pt, p, prior_mean[g], prior_var, use_prior, A, L, w)
+            v, _ = _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean[g], prior_var, use_prior, work, w, w1,
+                             ll, lr, A, A1, L, B)
             if v > best:
                 best = v
-                a_fine = a
-        out[g] = a_fine
+                a_best = a
+        out[g] = a_best

@@ -5,6 +5,13 @@ This is DESeq2's ``fitBeta``: IRLS with ``w = mu / (1 + alpha mu)``, working res
 floored at ``minmu`` inside the iterations, convergence on the relative change of the deviance.
 Genes that do not converge are refit by DESeq2's optim fallback
 (:mod:`pbglm._methods.deseq2_optim`).
+
+Each iteration is one vectorised pass over the samples (fitted means with :func:`fast_exp`, the
+deviance with :func:`fast_log1p`, the next weights) and one pass over the packed design products
+for ``X^T W X`` and ``X^T W z``. With ``log(mu + r) = log r + log(1 + mu alpha)`` the deviance is
+
+    -2 [ sum_j lgamma(y_j + r) - lgamma(r) - log(y_j!) + y_j (log mu_j + log alpha)
+         - (y_j + r) log(1 + mu_j alpha) ]
 """
 
 from __future__ import annotations
@@ -14,49 +21,62 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .small_linalg import cholesky, cholesky_inverse, cholesky_solve, gram
-from .special import lgamma_diff
+from .small_linalg import cholesky, cholesky_inverse, cholesky_solve, gram, gram_rhs
+from .special import (
+    DIGAMMA_TABLE,
+    lgamma,
+    lgamma_diff_large,
+    log_factorial_large,
+    log_factorial_small,
+    small_count_histogram,
+    small_count_sums,
+)
+from .vector_math import fast_exp, fast_log, fast_log1p, total
 
 
-@njit(cache=True)
-def nb_loglik_const(y, r):
-    """The mu-free part of the NB log-likelihood of one gene: sum of lgamma terms."""
-    s = 0.0
+@njit(cache=True, error_model="numpy")
+def _loglik_const(y, r, work):
+    """``sum_j lgamma(y_j + r) - lgamma(r) - log(y_j!)``: the mu-free part of the log-likelihood."""
+    hist = np.empty(DIGAMMA_TABLE)
+    top = small_count_histogram(y, hist)
+    lgamma_r = lgamma(r)
     for j in range(y.shape[0]):
-        s += lgamma_diff(y[j], r) - math.lgamma(y[j] + 1.0)
-    return s
+        z = y[j] + r
+        work[j] = lgamma_diff_large(y[j], z, fast_log(z), 1.0 / z, lgamma_r) - log_factorial_large(y[j])
+    return total(work) + small_count_sums(r, hist, top)[0] - log_factorial_small(hist)
 
 
-@njit(cache=True)
-def nb_loglik_mu(y, r, mu, log_mu):
-    """The mu-dependent part of the NB log-likelihood of one gene (``size = r``).
+@njit(cache=True, error_model="numpy")
+def _linear_predictor(Xt, b, log_sf, eta):
+    """``eta <- log s + X b``."""
+    p, m = Xt.shape
+    eta[:] = log_sf
+    for k in range(p):
+        bk = b[k]
+        row = Xt[k]
+        for j in range(m):
+            eta[j] += row[j] * bk
 
-    ``y log(mu / (mu + r)) + r log(r / (mu + r))``, written with one logarithm per sample.
-    """
-    s = y.shape[0] * r * math.log(r)
+
+@njit(cache=True, error_model="numpy")
+def _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll):
+    """At ``eta``: means ``exp(max(eta, log_floor))``, their log-likelihood terms (``ll``), IRLS weights
+    ``w = mu / (1 + alpha mu)`` and weighted working responses ``wz`` (a vectorised loop)."""
+    log_alpha = math.log(alpha)
     for j in range(y.shape[0]):
-        s += y[j] * log_mu[j] - (y[j] + r) * math.log(mu[j] + r)
-    return s
+        e = max(eta[j], log_floor)
+        mj = fast_exp(e)
+        x = mj * alpha
+        mu[j] = mj
+        wj = mj / (1.0 + x)
+        w[j] = wj
+        wz[j] = wj * (e - log_sf[j] + (y[j] - mj) / mj)
+        ll[j] = y[j] * (e + log_alpha) - (y[j] + r) * fast_log1p(x)
 
 
-@njit(cache=True)
-def _means(X, b, log_sf, minmu, mu, log_mu):
-    """Fitted means ``exp(X b + log s)`` floored at ``minmu``, and their logarithms."""
-    m, p = X.shape
-    log_floor = math.log(minmu) if minmu > 0.0 else -np.inf
-    for j in range(m):
-        eta = log_sf[j]
-        for k in range(p):
-            eta += X[j, k] * b[k]
-        if eta < log_floor:
-            eta = log_floor
-        log_mu[j] = eta
-        mu[j] = math.exp(eta)
-
-
-@njit(cache=True)
-def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, hat_row):
-    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and hat values, A = X^T W X.
+@njit(cache=True, error_model="numpy")
+def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, want_hat, hat_row):
+    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and (optionally) hat values, A = X^T W X.
 
     ``h_j = w_j x_j^T (A + Lambda)^-1 x_j`` is a weighted sum of the packed outer products.
     """
@@ -67,17 +87,25 @@ def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, hat_row):
     if not cholesky(A, L):
         cov[:, :] = np.nan
         hat_row[:] = np.nan
-        return False
+        return
     cholesky_inverse(L, Ainv, work)
     for k in range(p):
         A[k, k] -= lam[k]
+    half = L  # reuse: half = A Ainv
     for a in range(p):
         for b in range(p):
             s = 0.0
             for c in range(p):
-                for d in range(p):
-                    s += Ainv[a, c] * A[c, d] * Ainv[d, b]
+                s += A[a, c] * Ainv[c, b]
+            half[a, b] = s
+    for a in range(p):
+        for b in range(p):
+            s = 0.0
+            for c in range(p):
+                s += Ainv[a, c] * half[c, b]
             cov[a, b] = s
+    if not want_hat:
+        return
     hat_row[:] = 0.0
     k = 0
     for a in range(p):
@@ -89,51 +117,48 @@ def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, hat_row):
             k += 1
     for j in range(m):
         hat_row[j] *= w[j]
-    return True
 
 
-@njit(parallel=True, cache=True)
-def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, large, beta, mu_out, dev, iters, hat, cov):
+@njit(parallel=True, cache=True, error_model="numpy")
+def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, large, want_hat, beta, mu_out, dev,
+                iters, hat, cov):
     """IRLS for every gene (row of Y). Outputs are written into the passed arrays.
 
     ``beta`` is on the natural-log scale; ``mu_out`` is the unfloored fitted mean (as DESeq2
     reports it); ``dev`` the deviance ``-2 log L`` at ``mu_out``; ``iters == maxit`` flags a gene
-    that did not converge (or whose coefficients exceeded ``large``); ``hat`` and ``cov`` use the
-    floored means of the last iteration.
+    that did not converge (or whose coefficients exceeded ``large``); ``hat`` (only filled when
+    ``want_hat``) and ``cov`` use the floored means of the last iteration.
     """
     Xt = np.ascontiguousarray(X.T)
     G, m = Y.shape
     p = X.shape[1]
+    log_floor = math.log(minmu) if minmu > 0.0 else -np.inf
     for g in prange(G):
         y = Y[g]
-        r = 1.0 / alpha[g]
+        a_g = alpha[g]
+        r = 1.0 / a_g
         b = beta_init[g].copy()
+        eta = np.empty(m)
         mu = np.empty(m)
-        log_mu = np.empty(m)
         w = np.empty(m)
         wz = np.empty(m)
+        ll = np.empty(m)
         A = np.empty((p, p))
         L = np.empty((p, p))
         Ainv = np.empty((p, p))
         rhs = np.empty(p)
-        work = np.empty(p)
-        const = nb_loglik_const(y, r)
-        _means(X, b, log_sf, minmu, mu, log_mu)
+        work = np.empty((2, p))
+        const = _loglik_const(y, r, ll)
+        _linear_predictor(Xt, b, log_sf, eta)
+        _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
         dev_old = 0.0
         it = 0
+        fresh = True  # w holds the weights at the current b
         for t in range(maxit):
             it += 1
-            for j in range(m):
-                w[j] = mu[j] / (1.0 + alpha[g] * mu[j])
-                wz[j] = w[j] * (log_mu[j] - log_sf[j] + (y[j] - mu[j]) / mu[j])
-            gram(Pt, w, p, A)
+            gram_rhs(Pt, Xt, w, wz, p, A, rhs)
             for k in range(p):
                 A[k, k] += lam[k]
-                s = 0.0
-                xk = Xt[k]
-                for j in range(m):
-                    s += xk[j] * wz[j]
-                rhs[k] = s
             if not cholesky(A, L):
                 b[:] = np.nan
                 it = maxit
@@ -145,9 +170,11 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
                     too_large = True
             if too_large:
                 it = maxit
+                fresh = False
                 break
-            _means(X, b, log_sf, minmu, mu, log_mu)
-            d = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
+            _linear_predictor(Xt, b, log_sf, eta)
+            _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+            d = -2.0 * (const + total(ll))
             conv = abs(d - dev_old) / (abs(d) + 0.1)
             if math.isnan(conv):
                 it = maxit
@@ -164,11 +191,11 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
             hat[g, :] = np.nan
             cov[g, :, :] = np.nan
             continue
-        _means(X, b, log_sf, minmu, mu, log_mu)
-        for j in range(m):
-            w[j] = mu[j] / (1.0 + alpha[g] * mu[j])
-        _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, hat[g])
-        _means(X, b, log_sf, 0.0, mu, log_mu)
-        for j in range(m):
-            mu_out[g, j] = mu[j]
-        dev[g] = -2.0 * (const + nb_loglik_mu(y, r, mu, log_mu))
+        if not fresh:
+            _linear_predictor(Xt, b, log_sf, eta)
+            _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+        _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, want_hat, hat[g])
+        _linear_predictor(Xt, b, log_sf, eta)
+        _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
+        mu_out[g, :] = mu
+        dev[g] = -2.0 * (const + total(ll))

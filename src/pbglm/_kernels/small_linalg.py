@@ -18,7 +18,7 @@ def packed_outer(design: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.array(rows, dtype=np.float64).reshape(len(rows), m))
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def gram(Pt, w, p, out):
     """``out <- X^T diag(w) X`` (p x p, symmetric) from the packed outer products.
 
@@ -37,7 +37,40 @@ def gram(Pt, w, p, out):
             k += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def gram_pair(Pt, w, v, p, A, B):
+    """``A <- X^T diag(w) X`` and ``B <- X^T diag(v) X`` in one pass over the packed products."""
+    m = w.shape[0]
+    k = 0
+    for a in range(p):
+        for b in range(a + 1):
+            s = 0.0
+            t = 0.0
+            row = Pt[k]
+            for j in range(m):
+                s += row[j] * w[j]
+                t += row[j] * v[j]
+            A[a, b] = s
+            A[b, a] = s
+            B[a, b] = t
+            B[b, a] = t
+            k += 1
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def gram_rhs(Pt, Xt, w, z, p, A, rhs):
+    """``A <- X^T diag(w) X`` and ``rhs <- X^T z`` (Xt is X transposed, p x m)."""
+    gram(Pt, w, p, A)
+    m = w.shape[0]
+    for a in range(p):
+        s = 0.0
+        row = Xt[a]
+        for j in range(m):
+            s += row[j] * z[j]
+        rhs[a] = s
+
+
+@njit(cache=True, error_model="numpy")
 def cholesky(A, L):
     """Lower Cholesky factor of A into L. Returns False if A is not positive definite."""
     p = A.shape[0]
@@ -57,7 +90,7 @@ def cholesky(A, L):
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cholesky_solve(L, b, out):
     """Solve ``L L^T out = b``."""
     p = L.shape[0]
@@ -73,20 +106,21 @@ def cholesky_solve(L, b, out):
         out[i] = s / L[i, i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cholesky_inverse(L, out, work):
-    """``out <- (L L^T)^-1`` using a work vector of length p."""
+    """``out <- (L L^T)^-1``; ``work`` is a (2, p) scratch array."""
     p = L.shape[0]
-    e = np.zeros(p)
+    e = work[0]
+    x = work[1]
     for j in range(p):
         e[:] = 0.0
         e[j] = 1.0
-        cholesky_solve(L, e, work)
+        cholesky_solve(L, e, x)
         for i in range(p):
-            out[i, j] = work[i]
+            out[i, j] = x[i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def trace_prod(A, B):
     """``tr(A B)`` for symmetric A and B."""
     p = A.shape[0]

@@ -48,12 +48,12 @@ class DESeq2Options:
 # --------------------------------------------------------------------------- GLM
 
 
-def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None) -> dict:
+def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True) -> dict:
     """NB GLM for every gene (DESeq2 ``fitNbinomGLMs`` without beta prior).
 
     Returns coefficients (natural log), covariance (natural log), unfloored fitted means,
-    deviance, hat values, IRLS iterations and convergence flags. Genes whose IRLS fails are
-    refit with L-BFGS-B, as DESeq2 does with ``optim``.
+    deviance, hat values (an empty (G, 0) array unless ``want_hat``), IRLS iterations and
+    convergence flags. Genes whose IRLS fails are refit with L-BFGS-B, as DESeq2 does with ``optim``.
     """
     G, m = counts.shape
     p = X.shape[1]
@@ -66,10 +66,10 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None)
     mu = np.empty((G, m))
     dev = np.empty(G)
     iters = np.empty(G, dtype=np.int64)
-    hat = np.empty((G, m))
+    hat = np.empty((G, m if want_hat else 0))
     cov = np.empty((G, p, p))
     nb_glm_irls(counts, log_sf, X, Pt, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu, 30.0,
-                beta, mu, dev, iters, hat, cov)
+                want_hat, beta, mu, dev, iters, hat, cov)
     converged = iters < opts.beta_maxit
     var_ok = np.all(np.diagonal(cov, axis1=1, axis2=2) > 0, axis=1)
     stable = ~np.isnan(beta).any(axis=1)
@@ -114,11 +114,11 @@ def intercept_only_fit(counts, size_factors, alpha) -> dict:
     }
 
 
-def glm(counts, size_factors, X, alpha, opts: DESeq2Options) -> dict:
+def glm(counts, size_factors, X, alpha, opts: DESeq2Options, want_hat=True) -> dict:
     """Dispatch to the intercept-only shortcut or the IRLS fit."""
     if X.shape[1] == 1 and np.all(X == 1):
         return intercept_only_fit(counts, size_factors, alpha)
-    return fit_glm(counts, size_factors, X, alpha, opts)
+    return fit_glm(counts, size_factors, X, alpha, opts, want_hat=want_hat)
 
 
 # --------------------------------------------------------------------- dispersions
@@ -183,7 +183,7 @@ def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DES
     if is_one_way(X):
         mu = linear_mu(counts, size_factors, X)
     else:
-        mu = glm(counts, size_factors, X, init, opts)["mu"]
+        mu = glm(counts, size_factors, X, init, opts, want_hat=False)["mu"]
     mu = np.ascontiguousarray(np.maximum(mu, opts.min_mu))
     zeros = np.zeros(counts.shape[0])
     log_a, iters, lp0, lp1 = _line_search(counts, mu, X, np.log(init), zeros, 1.0, False, opts)
