@@ -27,6 +27,7 @@ from numba import njit, prange
 from .small_linalg import cholesky, cholesky_inverse, gram_pair, trace_prod
 from .special import (
     DIGAMMA_TABLE,
+    LGAMMA_TABLE,
     digamma,
     digamma_diff_large,
     lgamma,
@@ -34,38 +35,46 @@ from .special import (
     small_count_histogram,
     small_count_sums,
 )
-from .vector_math import fast_log, fast_log1p, total
+from .vector_math import fast_log, total
 
 _EPSILON = 1e-4  # Armijo constant
 
 
 @njit(cache=True, error_model="numpy")
-def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, w, w1, ll, lr):
+def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, large_counts, w, w1, ll, lr):
     """Per-sample terms at ``alpha`` (a loop the compiler vectorises; no sums here).
 
     ``ll[j] = lgamma(y + r) - lgamma(r) - (y + r) log(1 + mu alpha)`` (the likelihood without its
     ``- y log r`` part) and ``lr[j]``, the derivative in r of the whole per-sample likelihood
     ``lgamma(y + r) - lgamma(r) - y log(mu + r) - r log(1 + mu alpha)``, both without the
-    lgamma/digamma differences of small counts (added from the count histogram).
+    lgamma/digamma differences of small counts (added from the count histogram; a gene without
+    ``large_counts`` skips the series). ``log(1 + mu alpha)`` is formed as DESeq2 forms it (not as
+    log1p), and ``1 / (mu + r) = alpha / (1 + mu alpha)`` shares one division with the weight.
     """
     for j in range(y.shape[0]):
         yj = y[j]
         mj = mu[j]
-        x = mj * alpha
-        l1p = fast_log1p(x)
-        wj = mj / (1.0 + x)
+        u = 1.0 + mj * alpha
+        l1p = fast_log(u)
+        inv_u = 1.0 / u
+        wj = mj * inv_u
         w[j] = wj
         w1[j] = -alpha * wj * wj
-        z = yj + r
-        log_z = fast_log(z)
-        inv_z = 1.0 / z
-        ll[j] = lgamma_diff_large(yj, z, log_z, inv_z, lgamma_r) - z * l1p
-        lr[j] = digamma_diff_large(yj, log_z, inv_z, digamma_r) + (mj - yj) / (mj + r) - l1p
+        ll[j] = -(yj + r) * l1p
+        lr[j] = (mj - yj) * alpha * inv_u - l1p
+    if large_counts:
+        for j in range(y.shape[0]):
+            yj = y[j]
+            z = yj + r
+            log_z = fast_log(z)
+            inv_z = 1.0 / z
+            ll[j] += lgamma_diff_large(yj, z, log_z, inv_z, lgamma_r)
+            lr[j] += digamma_diff_large(yj, log_z, inv_z, digamma_r)
 
 
 @njit(cache=True, error_model="numpy")
-def _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean, prior_var, use_prior, work, w, w1, ll, lr, A, A1, L,
-              B):
+def _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean, prior_var, use_prior, work, w,
+              w1, ll, lr, A, A1, L, B, gwork):
     """Cox-Reid adjusted log posterior ``lp`` at ``a = log alpha`` and its derivative ``dlp / da``.
 
     With ``log(mu + r) = log r + log(1 + mu alpha)`` the likelihood part is
@@ -75,10 +84,10 @@ def _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean, prior_var, use_prio
     alpha = math.exp(a)
     r = 1.0 / alpha
     lg_small, dg_small = small_count_sums(r, hist, top)
-    _sample_terms(y, mu, alpha, r, lgamma(r), digamma(r), w, w1, ll, lr)
+    _sample_terms(y, mu, alpha, r, lgamma(r), digamma(r), large_counts, w, w1, ll, lr)
     lp = total(ll) + lg_small + sum_y * a  # - sum(y) log r = sum(y) a
     dlp = -r * (total(lr) + dg_small)
-    gram_pair(Pt, w, w1, p, A, A1)
+    gram_pair(rows, entry, w, w1, p, A, A1, gwork)
     if not cholesky(A, L):
         return np.nan, np.nan
     logdet = 0.0
@@ -96,14 +105,15 @@ def _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean, prior_var, use_prio
 
 @njit(cache=True, error_model="numpy")
 def _gene_setup(y):
-    """Histogram of the small counts, the largest of them, and the total count."""
+    """Histogram of the small counts, the largest of them, the total count, and whether any count
+    is large enough for the series terms."""
     hist = np.empty(DIGAMMA_TABLE)
     top = small_count_histogram(y, hist)
-    return hist, top, total(y)
+    return hist, top, total(y), total(hist[:LGAMMA_TABLE]) < y.shape[0]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit,
+def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit,
                    out, iters, initial_lp, last_lp):
     """DESeq2's line-search maximisation of ``lp`` for every gene (see the module docstring).
 
@@ -114,7 +124,8 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
     for g in prange(G):
         y = Y[g]
         mu = MU[g]
-        hist, top, sum_y = _gene_setup(y)
+        hist, top, sum_y, large_counts = _gene_setup(y)
+        gwork = np.empty((2, rows.shape[0]))
         w = np.empty(m)
         w1 = np.empty(m)
         ll = np.empty(m)
@@ -126,8 +137,8 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
         work = np.empty((2, p))
         pm = prior_mean[g]
         a = log_alpha[g]
-        lp, dlp = _log_post(a, y, hist, top, sum_y, mu, Pt, p, pm, prior_var, use_prior, work, w, w1, ll, lr, A, A1,
-                            L, B)
+        lp, dlp = _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, pm, prior_var, use_prior, work, w, w1, ll, lr, A, A1,
+                            L, B, gwork)
         kappa = kappa_0
         initial_lp[g] = lp
         it = 0
@@ -140,8 +151,8 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
             a_new = a + kappa * dlp
-            lp_new, dlp_new = _log_post(a_new, y, hist, top, sum_y, mu, Pt, p, pm, prior_var, use_prior, work, w, w1,
-                                        ll, lr, A, A1, L, B)
+            lp_new, dlp_new = _log_post(a_new, y, hist, top, sum_y, large_counts, mu, rows, entry, p, pm, prior_var, use_prior, work, w, w1,
+                                        ll, lr, A, A1, L, B, gwork)
             theta_kappa = -lp_new
             theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
@@ -165,7 +176,7 @@ def fit_dispersion(Y, MU, Pt, p, log_alpha, prior_mean, prior_var, use_prior, mi
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, out):
+def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_prior, out):
     """DESeq2's ``fitDispGrid``: best of a coarse grid in log dispersion, then of a finer grid
     spanning one coarse step either side."""
     G, m = Y.shape
@@ -174,7 +185,8 @@ def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, ou
     for g in prange(G):
         y = Y[g]
         mu = MU[g]
-        hist, top, sum_y = _gene_setup(y)
+        hist, top, sum_y, large_counts = _gene_setup(y)
+        gwork = np.empty((2, rows.shape[0]))
         w = np.empty(m)
         w1 = np.empty(m)
         ll = np.empty(m)
@@ -187,8 +199,8 @@ def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, ou
         a_hat = grid[0]
         best = -np.inf
         for t in range(n):
-            v, _ = _log_post(grid[t], y, hist, top, sum_y, mu, Pt, p, prior_mean[g], prior_var, use_prior, work, w, w1,
-                             ll, lr, A, A1, L, B)
+            v, _ = _log_post(grid[t], y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean[g], prior_var, use_prior, work, w, w1,
+                             ll, lr, A, A1, L, B, gwork)
             if v > best:
                 best = v
                 a_hat = grid[t]
@@ -198,8 +210,8 @@ def fit_dispersion_grid(Y, MU, Pt, p, grid, prior_mean, prior_var, use_prior, ou
         best = -np.inf
         for t in range(n):
             a = lo + t * step
-            v, _ = _log_post(a, y, hist, top, sum_y, mu, Pt, p, prior_mean[g], prior_var, use_prior, work, w, w1,
-                             ll, lr, A, A1, L, B)
+            v, _ = _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean[g], prior_var, use_prior, work, w, w1,
+                             ll, lr, A, A1, L, B, gwork)
             if v > best:
                 best = v
                 a_best = a

@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .small_linalg import cholesky, cholesky_inverse, cholesky_solve, gram, gram_rhs
+from .small_linalg import cholesky, cholesky_inverse, cholesky_solve, cross, gram, hat_values
 from .special import (
     DIGAMMA_TABLE,
     lgamma,
@@ -75,13 +75,12 @@ def _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll):
 
 
 @njit(cache=True, error_model="numpy")
-def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, want_hat, hat_row):
-    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and (optionally) hat values, A = X^T W X.
-
-    ``h_j = w_j x_j^T (A + Lambda)^-1 x_j`` is a weighted sum of the packed outer products.
+def _sandwich(rows, entry, w, lam, A, L, Ainv, cov, work, gwork, want_hat, hat_row):
+    """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and (optionally) hat values
+    ``h_j = w_j x_j^T (A + Lambda)^-1 x_j``, A = X^T W X.
     """
-    m, p = X.shape
-    gram(Pt, w, p, A)
+    p = A.shape[0]
+    gram(rows, entry, w, p, A, gwork)
     for k in range(p):
         A[k, k] += lam[k]
     if not cholesky(A, L):
@@ -104,23 +103,12 @@ def _sandwich(Pt, X, w, lam, A, L, Ainv, cov, work, want_hat, hat_row):
             for c in range(p):
                 s += Ainv[a, c] * half[c, b]
             cov[a, b] = s
-    if not want_hat:
-        return
-    hat_row[:] = 0.0
-    k = 0
-    for a in range(p):
-        for b in range(a + 1):
-            coef = Ainv[a, b] if a == b else 2.0 * Ainv[a, b]
-            row = Pt[k]
-            for j in range(m):
-                hat_row[j] += coef * row[j]
-            k += 1
-    for j in range(m):
-        hat_row[j] *= w[j]
+    if want_hat:
+        hat_values(rows, entry, Ainv, w, p, hat_row, gwork)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, large, want_hat, beta, mu_out, dev,
+def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, minmu, large, want_hat, beta, mu_out, dev,
                 iters, hat, cov):
     """IRLS for every gene (row of Y). Outputs are written into the passed arrays.
 
@@ -148,6 +136,7 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         Ainv = np.empty((p, p))
         rhs = np.empty(p)
         work = np.empty((2, p))
+        gwork = np.empty(rows.shape[0])
         const = _loglik_const(y, r, ll)
         _linear_predictor(Xt, b, log_sf, eta)
         _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
@@ -156,7 +145,8 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         fresh = True  # w holds the weights at the current b
         for t in range(maxit):
             it += 1
-            gram_rhs(Pt, Xt, w, wz, p, A, rhs)
+            gram(rows, entry, w, p, A, gwork)
+            cross(Xt, wz, rhs)
             for k in range(p):
                 A[k, k] += lam[k]
             if not cholesky(A, L):
@@ -194,7 +184,7 @@ def nb_glm_irls(Y, log_sf, X, Pt, alpha, lam, beta_init, maxit, tol, minmu, larg
         if not fresh:
             _linear_predictor(Xt, b, log_sf, eta)
             _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
-        _sandwich(Pt, X, w, lam, A, L, Ainv, cov[g], work, want_hat, hat[g])
+        _sandwich(rows, entry, w, lam, A, L, Ainv, cov[g], work, gwork, want_hat, hat[g])
         _linear_predictor(Xt, b, log_sf, eta)
         _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
         mu_out[g, :] = mu

@@ -1,8 +1,11 @@
 """Small dense linear algebra for per-gene p x p systems inside numba kernels.
 
-A design with p columns is handled through its packed outer products: row k of ``Pt``
-(``q = p (p + 1) / 2`` rows, one per lower-triangle entry) holds ``X[:, a] * X[:, b]`` over
-samples, so ``X^T diag(w) X`` is ``q`` dot products with the weight vector.
+A design with p columns is handled through its packed outer products: each lower-triangle entry
+(a, b) of ``X^T diag(w) X`` is the dot product of ``X[:, a] * X[:, b]`` with the weight vector.
+Designs made of indicator columns repeat many of these products (``x * x = x`` for an indicator,
+``1 * x = x``) or make them zero (two levels of one factor), so :func:`packed_outer` keeps each
+distinct non-zero product once (``rows``) and maps every entry to its row (``entry``, -1 for
+zero): the Gram matrices cost one dot product per distinct row.
 """
 
 from __future__ import annotations
@@ -11,63 +14,115 @@ import numpy as np
 from numba import njit
 
 
-def packed_outer(design: np.ndarray) -> np.ndarray:
-    """Return ``Pt`` (q x m): the lower-triangle outer products of the design rows."""
+def packed_outer(design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(rows, entry)``: the distinct non-zero lower-triangle products of the design columns
+    (n_rows x m) and, per entry (a, b) with b <= a in row-major order, its row in ``rows`` (-1: zero)."""
     m, p = design.shape
-    rows = [design[:, a] * design[:, b] for a in range(p) for b in range(a + 1)]
-    return np.ascontiguousarray(np.array(rows, dtype=np.float64).reshape(len(rows), m))
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def gram(Pt, w, p, out):
-    """``out <- X^T diag(w) X`` (p x p, symmetric) from the packed outer products.
-
-    Only re-association is allowed (so the dot products vectorise); no NaN/Inf assumptions.
-    """
-    m = w.shape[0]
+    rows: list[np.ndarray] = []
+    entry = np.empty(p * (p + 1) // 2, dtype=np.int64)
     k = 0
     for a in range(p):
         for b in range(a + 1):
-            s = 0.0
-            row = Pt[k]
-            for j in range(m):
-                s += row[j] * w[j]
-            out[a, b] = s
-            out[b, a] = s
+            prod = np.asarray(design[:, a] * design[:, b], dtype=np.float64)
+            if not prod.any():
+                entry[k] = -1
+            else:
+                same = [u for u, row in enumerate(rows) if np.array_equal(row, prod)]
+                if same:
+                    entry[k] = same[0]
+                else:
+                    entry[k] = len(rows)
+                    rows.append(prod)
+            k += 1
+    table = np.ascontiguousarray(np.array(rows, dtype=np.float64).reshape(len(rows), m))
+    return table, entry
+
+
+@njit(cache=True, error_model="numpy")
+def _scatter(entry, sums, p, out):
+    k = 0
+    for a in range(p):
+        for b in range(a + 1):
+            u = entry[k]
+            v = sums[u] if u >= 0 else 0.0
+            out[a, b] = v
+            out[b, a] = v
             k += 1
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def gram_pair(Pt, w, v, p, A, B):
-    """``A <- X^T diag(w) X`` and ``B <- X^T diag(v) X`` in one pass over the packed products."""
+def _dots(rows, w, sums):
     m = w.shape[0]
-    k = 0
-    for a in range(p):
-        for b in range(a + 1):
-            s = 0.0
-            t = 0.0
-            row = Pt[k]
-            for j in range(m):
-                s += row[j] * w[j]
-                t += row[j] * v[j]
-            A[a, b] = s
-            A[b, a] = s
-            B[a, b] = t
-            B[b, a] = t
-            k += 1
+    for u in range(rows.shape[0]):
+        s = 0.0
+        row = rows[u]
+        for j in range(m):
+            s += row[j] * w[j]
+        sums[u] = s
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def gram_rhs(Pt, Xt, w, z, p, A, rhs):
-    """``A <- X^T diag(w) X`` and ``rhs <- X^T z`` (Xt is X transposed, p x m)."""
-    gram(Pt, w, p, A)
+def _dots_pair(rows, w, v, sums, sums_v):
     m = w.shape[0]
-    for a in range(p):
+    for u in range(rows.shape[0]):
+        s = 0.0
+        t = 0.0
+        row = rows[u]
+        for j in range(m):
+            s += row[j] * w[j]
+            t += row[j] * v[j]
+        sums[u] = s
+        sums_v[u] = t
+
+
+@njit(cache=True, error_model="numpy")
+def gram(rows, entry, w, p, out, work):
+    """``out <- X^T diag(w) X`` (p x p, symmetric) from the packed products; ``work`` has
+    ``len(rows)`` elements. The dot products re-associate (so they vectorise); no NaN/Inf assumptions."""
+    _dots(rows, w, work)
+    _scatter(entry, work, p, out)
+
+
+@njit(cache=True, error_model="numpy")
+def gram_pair(rows, entry, w, v, p, A, B, work):
+    """``A <- X^T diag(w) X`` and ``B <- X^T diag(v) X`` in one pass; ``work`` is (2, len(rows))."""
+    _dots_pair(rows, w, v, work[0], work[1])
+    _scatter(entry, work[0], p, A)
+    _scatter(entry, work[1], p, B)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+def cross(Xt, z, out):
+    """``out <- X^T z`` (Xt is X transposed, p x m)."""
+    m = z.shape[0]
+    for a in range(Xt.shape[0]):
         s = 0.0
         row = Xt[a]
         for j in range(m):
             s += row[j] * z[j]
-        rhs[a] = s
+        out[a] = s
+
+
+@njit(cache=True, error_model="numpy")
+def hat_values(rows, entry, M, w, p, out, work):
+    """``out[j] <- w_j x_j^T M x_j`` for a symmetric p x p matrix M; ``work`` has ``len(rows)`` elements."""
+    work[:] = 0.0
+    k = 0
+    for a in range(p):
+        for b in range(a + 1):
+            u = entry[k]
+            if u >= 0:
+                work[u] += M[a, b] if a == b else 2.0 * M[a, b]
+            k += 1
+    out[:] = 0.0
+    m = w.shape[0]
+    for u in range(rows.shape[0]):
+        c = work[u]
+        row = rows[u]
+        for j in range(m):
+            out[j] += c * row[j]
+    for j in range(m):
+        out[j] *= w[j]
 
 
 @njit(cache=True, error_model="numpy")

@@ -22,7 +22,6 @@ from .._numerics.size_factors import estimate_size_factors
 from .._settings import settings
 from ._result import FitResult
 from .deseq2_optim import optim_refit
-from .deseq2_results import counts_above_outlier
 
 logger = logging.getLogger("pbglm")
 
@@ -61,14 +60,14 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
     lam = np.full(p, opts.ridge / LN2**2)
     if beta_init is None:
         beta_init = initial_beta(counts, size_factors, X)
-    Pt = packed_outer(X)
+    rows, entry = packed_outer(X)
     beta = np.empty((G, p))
     mu = np.empty((G, m))
     dev = np.empty(G)
     iters = np.empty(G, dtype=np.int64)
     hat = np.empty((G, m if want_hat else 0))
     cov = np.empty((G, p, p))
-    nb_glm_irls(counts, log_sf, X, Pt, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu, 30.0,
+    nb_glm_irls(counts, log_sf, X, rows, entry, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu, 30.0,
                 want_hat, beta, mu, dev, iters, hat, cov)
     converged = iters < opts.beta_maxit
     var_ok = np.all(np.diagonal(cov, axis1=1, axis2=2) > 0, axis=1)
@@ -114,11 +113,11 @@ def intercept_only_fit(counts, size_factors, alpha) -> dict:
     }
 
 
-def glm(counts, size_factors, X, alpha, opts: DESeq2Options, want_hat=True) -> dict:
+def glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True) -> dict:
     """Dispatch to the intercept-only shortcut or the IRLS fit."""
     if X.shape[1] == 1 and np.all(X == 1):
         return intercept_only_fit(counts, size_factors, alpha)
-    return fit_glm(counts, size_factors, X, alpha, opts, want_hat=want_hat)
+    return fit_glm(counts, size_factors, X, alpha, opts, beta_init=beta_init, want_hat=want_hat)
 
 
 # --------------------------------------------------------------------- dispersions
@@ -156,7 +155,7 @@ def _line_search(counts, mu, X, log_init, prior_mean, prior_var, use_prior, opts
     iters = np.empty(G, dtype=np.int64)
     lp0 = np.empty(G)
     lp1 = np.empty(G)
-    fit_dispersion(counts, mu, packed_outer(X), X.shape[1], log_init, prior_mean, float(prior_var), use_prior,
+    fit_dispersion(counts, mu, *packed_outer(X), X.shape[1], log_init, prior_mean, float(prior_var), use_prior,
                    np.log(opts.min_disp / 10), 1.0, opts.disp_tol, opts.disp_maxit, out, iters, lp0, lp1)
     return out, iters, lp0, lp1
 
@@ -164,11 +163,11 @@ def _line_search(counts, mu, X, log_init, prior_mean, prior_var, use_prior, opts
 def _grid(counts, mu, X, prior_mean, prior_var, use_prior, opts):
     grid = np.linspace(np.log(opts.min_disp), np.log(max(10.0, X.shape[0])), 20)
     out = np.empty(counts.shape[0])
-    fit_dispersion_grid(counts, mu, packed_outer(X), X.shape[1], grid, prior_mean, float(prior_var), use_prior, out)
+    fit_dispersion_grid(counts, mu, *packed_outer(X), X.shape[1], grid, prior_mean, float(prior_var), use_prior, out)
     return np.exp(out)
 
 
-def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DESeq2Options):
+def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DESeq2Options, beta_init=None):
     """DESeq2 ``estimateDispersionsGeneEst``: returns (dispersion, mu used, iterations).
 
     As in DESeq2, a gene keeps its start value when the line search raised the objective by
@@ -183,7 +182,7 @@ def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DES
     if is_one_way(X):
         mu = linear_mu(counts, size_factors, X)
     else:
-        mu = glm(counts, size_factors, X, init, opts, want_hat=False)["mu"]
+        mu = glm(counts, size_factors, X, init, opts, beta_init=beta_init, want_hat=False)["mu"]
     mu = np.ascontiguousarray(np.maximum(mu, opts.min_mu))
     zeros = np.zeros(counts.shape[0])
     log_a, iters, lp0, lp1 = _line_search(counts, mu, X, np.log(init), zeros, 1.0, False, opts)
@@ -253,9 +252,10 @@ def gene_wise_stage(counts, sf, X, opts) -> dict:
     base_mean = norm.mean(axis=1)
     base_var = norm.var(axis=1, ddof=1)
     logger.info("gene-wise dispersions (%d genes)", counts.shape[0])
-    disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts)
+    beta_init = initial_beta(counts, sf, X)  # the same start for both GLM fits
+    disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts, beta_init)
     return {"counts": counts, "mu": mu, "base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
-            "dispersion_gene_iter": disp_iter}
+            "dispersion_gene_iter": disp_iter, "beta_init": beta_init}
 
 
 def trend_summary(stage: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -283,7 +283,7 @@ def final_stage(stage: dict, sf, X, opts, trend_fn, prior_var, var_log_disp) -> 
     logger.info("MAP dispersions")
     final, disp_map, outlier = map_dispersion(counts, mu, X, disp_gene, disp_fit, prior_var, var_log_disp, opts)
     logger.info("NB GLM fit")
-    fit = glm(counts, sf, X, final, opts)
+    fit = glm(counts, sf, X, final, opts, beta_init=stage["beta_init"])
     genes = {k: stage[k] for k in ("base_mean", "base_var", "dispersion_gene", "dispersion_gene_iter")}
     genes.update(dispersion_trend=disp_fit, dispersion_map=disp_map, dispersion=final, dispersion_outlier=outlier)
     return genes, fit
@@ -339,7 +339,7 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
     nz = np.nonzero(~all_zero)[0]
     with settings.threads(n_jobs):
         logger.info("fitting %d genes x %d samples (%d all-zero genes skipped)", nz.size, m, G - nz.size)
-        Ynz = np.ascontiguousarray(counts[nz])
+        Ynz = counts if nz.size == G else np.ascontiguousarray(counts[nz])
         if client is not None and gene_chunks > 1:
             genes, fit, info = _distributed_gene_fits(client, Ynz, sf, X, opts, gene_chunks)
         else:
@@ -380,6 +380,9 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
                 fit[key][new_zero & replace] = np.nan
 
     def full(values, fill=np.nan, dtype=float):
+        """Per-gene values for every gene (``fill`` for all-zero genes)."""
+        if nz.size == G:
+            return np.asarray(values, dtype=dtype)
         out = np.full((G,) + np.shape(values)[1:], fill, dtype=dtype)
         out[nz] = values
         return out
@@ -402,7 +405,7 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
         "max_cooks": full(maxc),
         "replaced": full(replaced, fill=False, dtype=bool),
         "all_zero": all_zero,
-        "n_counts_above_outlier": counts_above_outlier(counts, np.nan_to_num(cooks_full, nan=-1.0)),
+        "n_counts_above_outlier": ck.counts_above_outlier(counts, cooks_full),
     }
     params = {
         "size_factor_type": sf_kind,

@@ -11,18 +11,6 @@ from .._numerics.multitest import bh_adjust, independent_filtering
 from .._numerics.wald import contrast_estimate, wald_test
 
 
-def counts_above_outlier(counts: np.ndarray, cooks: np.ndarray) -> np.ndarray:
-    """Per gene: how many samples have a larger count than the sample with the largest Cook's distance.
-
-    DESeq2 keeps the p-value of a Cook's outlier gene when 3 or more counts are larger than the
-    outlying one (a low-count outlier), for designs with a single two-level factor.
-    """
-    filled = np.where(np.isnan(cooks), -np.inf, cooks)
-    at = np.argmax(filled, axis=1)
-    out_count = counts[np.arange(counts.shape[0]), at]
-    return np.sum(counts > out_count[:, None], axis=1)
-
-
 def adjust(
     pvalue: np.ndarray,
     base_mean: np.ndarray,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numba import njit, prange
 from scipy import stats
 
 
@@ -56,11 +57,53 @@ def robust_dispersion(norm_counts: np.ndarray, design: np.ndarray) -> np.ndarray
     return np.maximum(alpha, 0.04)
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def _cooks_kernel(counts, mu, hat, dispersion_robust, n_coefs, out):
+    G, m = counts.shape
+    for g in prange(G):
+        a = dispersion_robust[g]
+        for j in range(m):
+            u = mu[g, j]
+            h = hat[g, j]
+            d = counts[g, j] - u
+            out[g, j] = d * d / (u + a * u * u) / n_coefs * h / ((1.0 - h) * (1.0 - h))
+
+
 def cooks_distance(counts, mu, hat, dispersion_robust, n_coefs) -> np.ndarray:
     """``(y - mu)^2 / (mu + a mu^2) / p * h / (1 - h)^2`` per gene and sample."""
-    V = mu + dispersion_robust[:, None] * mu**2
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (counts - mu) ** 2 / V / n_coefs * hat / (1.0 - hat) ** 2
+    out = np.empty(counts.shape)
+    _cooks_kernel(counts, mu, hat, dispersion_robust, float(n_coefs), out)
+    return out
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _counts_above_outlier(counts, cooks, out):
+    G, m = counts.shape
+    for g in prange(G):
+        at = 0
+        best = -np.inf
+        for j in range(m):
+            c = cooks[g, j]
+            if c > best:  # NaN never wins
+                best = c
+                at = j
+        n = 0
+        for j in range(m):
+            if counts[g, j] > counts[g, at]:
+                n += 1
+        out[g] = n
+
+
+def counts_above_outlier(counts: np.ndarray, cooks: np.ndarray) -> np.ndarray:
+    """Per gene: how many samples have a larger count than the sample with the largest Cook's distance
+    (NaN distances ignored; the first sample when all are NaN).
+
+    DESeq2 keeps the p-value of a Cook's outlier gene when 3 or more counts are larger than the
+    outlying one (a low-count outlier), for designs with a single two-level factor.
+    """
+    out = np.empty(counts.shape[0], dtype=np.int64)
+    _counts_above_outlier(np.ascontiguousarray(counts, dtype=np.float64), np.ascontiguousarray(cooks), out)
+    return out
 
 
 def cooks_cutoff(n_samples: int, n_coefs: int) -> float:

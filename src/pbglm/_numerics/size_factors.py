@@ -5,20 +5,30 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+from numba import njit, prange
 
 logger = logging.getLogger("pbglm")
 
 
+@njit(parallel=True, cache=True, error_model="numpy")
+def _median_ratio_kernel(logc, log_geo_means, usable, sf):
+    G, m = logc.shape
+    for j in prange(m):
+        buf = np.empty(usable.shape[0])
+        n = 0
+        for g in usable:
+            v = logc[g, j]
+            if np.isfinite(v):
+                buf[n] = v - log_geo_means[g]
+                n += 1
+        sf[j] = np.exp(np.median(buf[:n])) if n > 0 else np.nan
+
+
 def _median_ratio(logc: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
     """Per sample: exp(median over usable genes of log(count) - log geometric mean)."""
-    usable = np.isfinite(log_geo_means)
+    usable = np.nonzero(np.isfinite(log_geo_means))[0]
     sf = np.empty(logc.shape[1])
-    logc = logc[usable]
-    lgm = log_geo_means[usable]
-    for j in range(logc.shape[1]):
-        col = logc[:, j]
-        ok = np.isfinite(col)
-        sf[j] = np.exp(np.median(col[ok] - lgm[ok])) if ok.any() else np.nan
+    _median_ratio_kernel(np.ascontiguousarray(logc), log_geo_means, usable, sf)
     return sf
 
 
