@@ -24,7 +24,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .small_linalg import cholesky, cholesky_inverse, gram_pair, trace_prod
+from .small_linalg import cholesky, gram_pair, lower_inverse, trace_solve
 from .special import (
     DIGAMMA_TABLE,
     LGAMMA_TABLE,
@@ -73,14 +73,31 @@ def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, large_counts, w, w1, ll,
 
 
 @njit(cache=True, error_model="numpy")
-def _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean, prior_var, use_prior, work, w,
-              w1, ll, lr, A, A1, L, B, gwork):
+def _gene(y, mu, n_rows, p):
+    """Everything the likelihood of one gene needs besides ``a``: counts, means, the histogram of the
+    small counts and the largest of them, the total count, whether any count needs the series
+    terms; and its work arrays (per-sample terms, p x p matrices, Gram scratch)."""
+    m = y.shape[0]
+    hist = np.empty(DIGAMMA_TABLE)
+    top = small_count_histogram(y, hist)
+    large_counts = total(hist[:LGAMMA_TABLE]) < m
+    data = (y, mu, hist, top, total(y), large_counts)
+    work = (np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty((p, p)), np.empty((p, p)),
+            np.empty((p, p)), np.empty((p, p)), np.empty((2, n_rows)))
+    return data, work
+
+
+@njit(cache=True, error_model="numpy")
+def _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
     """Cox-Reid adjusted log posterior ``lp`` at ``a = log alpha`` and its derivative ``dlp / da``.
 
     With ``log(mu + r) = log r + log(1 + mu alpha)`` the likelihood part is
     ``sum_j ll[j] - sum(y) log r``; the derivative is ``-r sum_j lr[j] - tr((X^T W X)^-1 X^T W' X) / 2``.
     Returns (lp, dlp); NaN for both if ``X^T W X`` is not positive definite.
     """
+    y, mu, hist, top, sum_y, large_counts = gene
+    w, w1, ll, lr, A, A1, L, Linv, gwork = work
+    p = A.shape[0]
     alpha = math.exp(a)
     r = 1.0 / alpha
     lg_small, dg_small = small_count_sums(r, hist, top)
@@ -93,9 +110,9 @@ def _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_me
     logdet = 0.0
     for k in range(p):
         logdet += 2.0 * math.log(L[k, k])
-    cholesky_inverse(L, B, work)
+    lower_inverse(L, Linv)
     lp -= 0.5 * logdet
-    dlp -= 0.5 * trace_prod(B, A1)
+    dlp -= 0.5 * trace_solve(Linv, A1)
     if use_prior:
         d = a - prior_mean
         lp -= 0.5 * d * d / prior_var
@@ -103,42 +120,20 @@ def _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_me
     return lp, dlp
 
 
-@njit(cache=True, error_model="numpy")
-def _gene_setup(y):
-    """Histogram of the small counts, the largest of them, the total count, and whether any count
-    is large enough for the series terms."""
-    hist = np.empty(DIGAMMA_TABLE)
-    top = small_count_histogram(y, hist)
-    return hist, top, total(y), total(hist[:LGAMMA_TABLE]) < y.shape[0]
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
-def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit,
-                   out, iters, initial_lp, last_lp):
+def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol,
+                   maxit, out, iters, initial_lp, last_lp):
     """DESeq2's line-search maximisation of ``lp`` for every gene (see the module docstring).
 
     Outputs (G,): ``out`` log dispersion, ``iters`` proposals made (``== maxit``: not
     converged), ``initial_lp`` and ``last_lp``.
     """
-    G, m = Y.shape
+    G = Y.shape[0]
     for g in prange(G):
-        y = Y[g]
-        mu = MU[g]
-        hist, top, sum_y, large_counts = _gene_setup(y)
-        gwork = np.empty((2, rows.shape[0]))
-        w = np.empty(m)
-        w1 = np.empty(m)
-        ll = np.empty(m)
-        lr = np.empty(m)
-        A = np.empty((p, p))
-        A1 = np.empty((p, p))
-        L = np.empty((p, p))
-        B = np.empty((p, p))
-        work = np.empty((2, p))
+        gene, work = _gene(Y[g], MU[g], rows.shape[0], p)
         pm = prior_mean[g]
         a = log_alpha[g]
-        lp, dlp = _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, pm, prior_var, use_prior, work, w, w1, ll, lr, A, A1,
-                            L, B, gwork)
+        lp, dlp = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
         kappa = kappa_0
         initial_lp[g] = lp
         it = 0
@@ -151,8 +146,7 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
             a_new = a + kappa * dlp
-            lp_new, dlp_new = _log_post(a_new, y, hist, top, sum_y, large_counts, mu, rows, entry, p, pm, prior_var, use_prior, work, w, w1,
-                                        ll, lr, A, A1, L, B, gwork)
+            lp_new, dlp_new = _log_post(a_new, gene, work, rows, entry, pm, prior_var, use_prior)
             theta_kappa = -lp_new
             theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
@@ -179,28 +173,16 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
 def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_prior, out):
     """DESeq2's ``fitDispGrid``: best of a coarse grid in log dispersion, then of a finer grid
     spanning one coarse step either side."""
-    G, m = Y.shape
+    G = Y.shape[0]
     n = grid.shape[0]
     delta = grid[1] - grid[0]
     for g in prange(G):
-        y = Y[g]
-        mu = MU[g]
-        hist, top, sum_y, large_counts = _gene_setup(y)
-        gwork = np.empty((2, rows.shape[0]))
-        w = np.empty(m)
-        w1 = np.empty(m)
-        ll = np.empty(m)
-        lr = np.empty(m)
-        A = np.empty((p, p))
-        A1 = np.empty((p, p))
-        L = np.empty((p, p))
-        B = np.empty((p, p))
-        work = np.empty((2, p))
+        gene, work = _gene(Y[g], MU[g], rows.shape[0], p)
+        pm = prior_mean[g]
         a_hat = grid[0]
         best = -np.inf
         for t in range(n):
-            v, _ = _log_post(grid[t], y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean[g], prior_var, use_prior, work, w, w1,
-                             ll, lr, A, A1, L, B, gwork)
+            v, _ = _log_post(grid[t], gene, work, rows, entry, pm, prior_var, use_prior)
             if v > best:
                 best = v
                 a_hat = grid[t]
@@ -210,8 +192,7 @@ def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_
         best = -np.inf
         for t in range(n):
             a = lo + t * step
-            v, _ = _log_post(a, y, hist, top, sum_y, large_counts, mu, rows, entry, p, prior_mean[g], prior_var, use_prior, work, w, w1,
-                             ll, lr, A, A1, L, B, gwork)
+            v, _ = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
             if v > best:
                 best = v
                 a_best = a

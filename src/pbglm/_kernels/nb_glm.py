@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .small_linalg import cholesky, cholesky_inverse, cholesky_solve, cross, gram, hat_values
+from .small_linalg import affine, cholesky, cholesky_inverse, cholesky_solve, cross, gram, hat_values
 from .special import (
     DIGAMMA_TABLE,
     lgamma,
@@ -44,18 +44,6 @@ def _loglik_const(y, r, work):
         z = y[j] + r
         work[j] = lgamma_diff_large(y[j], z, fast_log(z), 1.0 / z, lgamma_r) - log_factorial_large(y[j])
     return total(work) + small_count_sums(r, hist, top)[0] - log_factorial_small(hist)
-
-
-@njit(cache=True, error_model="numpy")
-def _linear_predictor(Xt, b, log_sf, eta):
-    """``eta <- log s + X b``."""
-    p, m = Xt.shape
-    eta[:] = log_sf
-    for k in range(p):
-        bk = b[k]
-        row = Xt[k]
-        for j in range(m):
-            eta[j] += row[j] * bk
 
 
 @njit(cache=True, error_model="numpy")
@@ -138,7 +126,7 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
         work = np.empty((2, p))
         gwork = np.empty(rows.shape[0])
         const = _loglik_const(y, r, ll)
-        _linear_predictor(Xt, b, log_sf, eta)
+        affine(Xt, b, log_sf, eta)
         _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
         dev_old = 0.0
         it = 0
@@ -162,7 +150,7 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
                 it = maxit
                 fresh = False
                 break
-            _linear_predictor(Xt, b, log_sf, eta)
+            affine(Xt, b, log_sf, eta)
             _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
             d = -2.0 * (const + total(ll))
             conv = abs(d - dev_old) / (abs(d) + 0.1)
@@ -182,10 +170,10 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
             cov[g, :, :] = np.nan
             continue
         if not fresh:
-            _linear_predictor(Xt, b, log_sf, eta)
+            affine(Xt, b, log_sf, eta)
             _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
         _sandwich(rows, entry, w, lam, A, L, Ainv, cov[g], work, gwork, want_hat, hat[g])
-        _linear_predictor(Xt, b, log_sf, eta)
+        affine(Xt, b, log_sf, eta)
         _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
         mu_out[g, :] = mu
         dev[g] = -2.0 * (const + total(ll))

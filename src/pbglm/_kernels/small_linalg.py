@@ -104,6 +104,18 @@ def cross(Xt, z, out):
 
 
 @njit(cache=True, error_model="numpy")
+def affine(Xt, b, offset, out):
+    """``out <- offset + X b`` (Xt is X transposed, p x m)."""
+    p, m = Xt.shape
+    out[:] = offset
+    for k in range(p):
+        bk = b[k]
+        row = Xt[k]
+        for j in range(m):
+            out[j] += row[j] * bk
+
+
+@njit(cache=True, error_model="numpy")
 def hat_values(rows, entry, M, w, p, out, work):
     """``out[j] <- w_j x_j^T M x_j`` for a symmetric p x p matrix M; ``work`` has ``len(rows)`` elements."""
     work[:] = 0.0
@@ -176,11 +188,30 @@ def cholesky_inverse(L, out, work):
 
 
 @njit(cache=True, error_model="numpy")
-def trace_prod(A, B):
-    """``tr(A B)`` for symmetric A and B."""
-    p = A.shape[0]
-    s = 0.0
+def lower_inverse(L, out):
+    """``out <- L^-1`` for a lower-triangular L (p divisions)."""
+    p = L.shape[0]
     for i in range(p):
-        for j in range(p):
-            s += A[i, j] * B[i, j]
-    return s
+        d = 1.0 / L[i, i]
+        out[i, i] = d
+        for j in range(i):
+            s = 0.0
+            for k in range(j, i):
+                s += L[i, k] * out[k, j]
+            out[i, j] = -s * d
+        for j in range(i + 1, p):
+            out[i, j] = 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def trace_solve(Linv, S):
+    """``tr(A^-1 S)`` for ``A = L L^T`` (given ``L^-1``) and a symmetric S: the trace of ``L^-1 S L^-T``."""
+    p = Linv.shape[0]
+    t = 0.0
+    for i in range(p):
+        for a in range(i + 1):
+            s = 0.0
+            for b in range(i + 1):
+                s += S[a, b] * Linv[i, b]
+            t += Linv[i, a] * s
+    return t

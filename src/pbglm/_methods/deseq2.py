@@ -15,6 +15,7 @@ from scipy.stats import nbinom
 from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
 from .._kernels.nb_glm import nb_glm_irls
 from .._kernels.small_linalg import packed_outer
+from .._kernels.start_values import start_values
 from .._numerics import cooks as ck
 from .._numerics.dispersion_prior import dispersion_prior_var
 from .._numerics.dispersion_trend import TrendFitError, local_trend, mean_trend, parametric_trend
@@ -89,8 +90,17 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
 
 def initial_beta(counts, size_factors, X) -> np.ndarray:
     """Least-squares fit of ``log(normalised counts + 0.1)`` on the design (DESeq2's start)."""
-    y = np.log(counts / size_factors[None, :] + 0.1)
-    return np.ascontiguousarray(y @ np.linalg.pinv(X).T)
+    return gene_start_values(counts, size_factors, X)["beta_init"]
+
+
+def gene_start_values(counts, size_factors, X) -> dict:
+    """Base means and variances, rough dispersion estimates and IRLS starts of every gene
+    (:mod:`pbglm._kernels.start_values`)."""
+    G, p = counts.shape[0], X.shape[1]
+    out = {"base_mean": np.empty(G), "base_var": np.empty(G), "rough": np.empty(G), "beta_init": np.empty((G, p))}
+    start_values(counts, size_factors, np.ascontiguousarray(X.T), np.ascontiguousarray(np.linalg.pinv(X)),
+                 out["base_mean"], out["base_var"], out["rough"], out["beta_init"])
+    return out
 
 
 def intercept_only_fit(counts, size_factors, alpha) -> dict:
@@ -134,14 +144,6 @@ def linear_mu(counts, size_factors, X) -> np.ndarray:
     return ((norm @ np.linalg.pinv(X).T) @ X.T) * size_factors[None, :]
 
 
-def rough_dispersion(norm_counts, X) -> np.ndarray:
-    """DESeq2 ``roughDispEstimate``."""
-    m, p = X.shape
-    mu = np.maximum((norm_counts @ np.linalg.pinv(X).T) @ X.T, 1.0)
-    est = np.sum(((norm_counts - mu) ** 2 - mu) / mu**2, axis=1) / (m - p)
-    return np.maximum(est, 0.0)
-
-
 def moments_dispersion(base_mean, base_var, size_factors) -> np.ndarray:
     """DESeq2 ``momentsDispEstimate``."""
     xim = np.mean(1.0 / size_factors)
@@ -167,8 +169,9 @@ def _grid(counts, mu, X, prior_mean, prior_var, use_prior, opts):
     return np.exp(out)
 
 
-def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DESeq2Options, beta_init=None):
-    """DESeq2 ``estimateDispersionsGeneEst``: returns (dispersion, mu used, iterations).
+def gene_wise_dispersion(counts, size_factors, X, start: dict, opts: DESeq2Options):
+    """DESeq2 ``estimateDispersionsGeneEst`` from the :func:`gene_start_values`: returns
+    (dispersion, mu used, iterations).
 
     As in DESeq2, a gene keeps its start value when the line search raised the objective by
     less than a millionth of its size, and genes whose search did not converge (or stopped at the
@@ -176,14 +179,13 @@ def gene_wise_dispersion(counts, size_factors, X, base_mean, base_var, opts: DES
     """
     m, p = X.shape
     max_disp = max(10.0, m)
-    norm = counts / size_factors[None, :]
-    init = np.minimum(rough_dispersion(norm, X), moments_dispersion(base_mean, base_var, size_factors))
+    init = np.minimum(start["rough"], moments_dispersion(start["base_mean"], start["base_var"], size_factors))
     init = np.clip(np.nan_to_num(init, nan=opts.min_disp), opts.min_disp, max_disp)
     if is_one_way(X):
         mu = linear_mu(counts, size_factors, X)
     else:
-        mu = glm(counts, size_factors, X, init, opts, beta_init=beta_init, want_hat=False)["mu"]
-    mu = np.ascontiguousarray(np.maximum(mu, opts.min_mu))
+        mu = glm(counts, size_factors, X, init, opts, beta_init=start["beta_init"], want_hat=False)["mu"]
+    mu = np.maximum(mu, opts.min_mu, out=mu)
     zeros = np.zeros(counts.shape[0])
     log_a, iters, lp0, lp1 = _line_search(counts, mu, X, np.log(init), zeros, 1.0, False, opts)
     disp = np.minimum(np.exp(log_a), max_disp)
@@ -248,14 +250,11 @@ def map_dispersion(counts, mu, X, disp_gene, disp_trend, prior_var, var_log_disp
 
 def gene_wise_stage(counts, sf, X, opts) -> dict:
     """Per-gene first stage: base means and variances, gene-wise dispersions and their means."""
-    norm = counts / sf[None, :]
-    base_mean = norm.mean(axis=1)
-    base_var = norm.var(axis=1, ddof=1)
+    start = gene_start_values(counts, sf, X)  # beta_init: the same start for both GLM fits
     logger.info("gene-wise dispersions (%d genes)", counts.shape[0])
-    beta_init = initial_beta(counts, sf, X)  # the same start for both GLM fits
-    disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, base_mean, base_var, opts, beta_init)
-    return {"counts": counts, "mu": mu, "base_mean": base_mean, "base_var": base_var, "dispersion_gene": disp_gene,
-            "dispersion_gene_iter": disp_iter, "beta_init": beta_init}
+    disp_gene, mu, disp_iter = gene_wise_dispersion(counts, sf, X, start, opts)
+    return {"counts": counts, "mu": mu, "base_mean": start["base_mean"], "base_var": start["base_var"],
+            "dispersion_gene": disp_gene, "dispersion_gene_iter": disp_iter, "beta_init": start["beta_init"]}
 
 
 def trend_summary(stage: dict) -> tuple[np.ndarray, np.ndarray]:

@@ -31,26 +31,91 @@ def _trim_bin(n: int) -> int:
     return 0 if n <= 3.5 else (1 if n <= 23.5 else 2)
 
 
+@njit(cache=True, error_model="numpy")
+def _partition(a, lo, hi, pivot, strict):
+    """Branch-free Lomuto pass: move the values of ``a[lo:hi]`` below ``pivot`` (``strict``) or not
+    above it to the front; returns where the rest starts."""
+    store = lo
+    for i in range(lo, hi):
+        v = a[i]
+        a[i] = a[store]
+        a[store] = v
+        store += (v < pivot) if strict else (v <= pivot)
+    return store
+
+
+@njit(cache=True, error_model="numpy")
+def _select(a, lo, hi, k):
+    """Rearrange ``a[lo:hi]`` so that ``a[k]`` holds its rank-k value, smaller values before it and
+    larger after (quickselect with a median-of-three pivot and three-way branch-free partitions)."""
+    while hi - lo > 1:
+        x, y, z = a[lo], a[(lo + hi - 1) // 2], a[hi - 1]
+        pivot = max(min(x, y), min(max(x, y), z))
+        below = _partition(a, lo, hi, pivot, True)
+        if k < below:
+            hi = below
+            continue
+        equal_end = _partition(a, below, hi, pivot, False)
+        if k < equal_end:
+            return
+        lo = equal_end
+
+
+@njit(cache=True, error_model="numpy")
+def _trimmed_mean(a, n, cut):
+    """Mean of ``a[:n]`` without its ``cut`` smallest and ``cut`` largest values (reorders a)."""
+    if cut > 0:
+        _select(a, 0, n, cut)
+        _select(a, cut, n, n - cut - 1)
+    s = 0.0
+    for j in range(cut, n - cut):
+        s += a[j]
+    return s / (n - 2 * cut)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _robust_variance(norm, members, starts, cuts, scales, out):
+    """Per gene: the largest over cells of ``scale * trimmed mean of (x - trimmed mean of x)^2``."""
+    G = norm.shape[0]
+    n_cells = starts.shape[0] - 1
+    for g in prange(G):
+        buf = np.empty(members.shape[0])
+        best = -np.inf
+        for c in range(n_cells):
+            n = starts[c + 1] - starts[c]
+            for t in range(n):
+                buf[t] = norm[g, members[starts[c] + t]]
+            centre = _trimmed_mean(buf, n, cuts[c])
+            for t in range(n):
+                d = norm[g, members[starts[c] + t]] - centre
+                buf[t] = d * d
+            best = max(best, scales[c] * _trimmed_mean(buf, n, cuts[c]))
+        out[g] = best
+
+
 def robust_dispersion(norm_counts: np.ndarray, design: np.ndarray) -> np.ndarray:
-    """DESeq2's ``robustMethodOfMomentsDisp``: trimmed within-cell variances, floored at 0.04."""
+    """DESeq2's ``robustMethodOfMomentsDisp``: trimmed within-cell variances, floored at 0.04.
+
+    Cells are the groups of samples with identical design rows; with no cell of 3 or more samples,
+    all samples form one. R's ``mean(x, trim=)`` drops ``floor(n * trim)`` values at each end.
+    """
     reps = replicates_in_cell(design)
     trim_ratio = (1 / 3, 1 / 4, 1 / 8)
     scale_c = (2.04, 1.86, 1.51)
     if np.any(reps >= 3):
-        idx = reps >= 3
-        sub = norm_counts[:, idx]
+        idx = np.nonzero(reps >= 3)[0]
         lab = cells(design[idx])
-        var_est = []
-        for c in np.unique(lab):
-            cols = sub[:, lab == c]
-            k = _trim_bin(cols.shape[1])
-            cm = trimmed_row_means(cols, trim_ratio[k])
-            sq = (cols - cm[:, None]) ** 2
-            var_est.append(scale_c[k] * trimmed_row_means(sq, trim_ratio[k]))
-        v = np.max(np.column_stack(var_est), axis=1)
-    else:
-        rm = trimmed_row_means(norm_counts, 1 / 8)
-        v = 1.51 * trimmed_row_means((norm_counts - rm[:, None]) ** 2, 1 / 8)
+        groups = [idx[lab == c] for c in np.unique(lab)]
+        bins = [_trim_bin(len(gr)) for gr in groups]
+    else:  # all samples together, with R's trim 1/8 and scale 1.51 whatever their number
+        groups = [np.arange(design.shape[0])]
+        bins = [2]
+    members = np.concatenate(groups).astype(np.int64)
+    starts = np.concatenate([[0], np.cumsum([len(gr) for gr in groups])]).astype(np.int64)
+    cuts = np.array([int(np.floor(len(gr) * trim_ratio[k])) for gr, k in zip(groups, bins)], dtype=np.int64)
+    scales = np.array([scale_c[k] for k in bins])
+    v = np.empty(norm_counts.shape[0])
+    _robust_variance(np.ascontiguousarray(norm_counts, dtype=np.float64), members, starts, cuts, scales, v)
     mean = norm_counts.mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = (v - mean) / mean**2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -11,25 +12,54 @@ logger = logging.getLogger("pbglm")
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _median_ratio_kernel(logc, log_geo_means, usable, sf):
-    G, m = logc.shape
+def _log_geo_means(counts, positive_only, out):
+    """Mean of log counts per gene: over all samples (-inf if any count is 0), or over the positive
+    counts divided by the number of samples (DESeq2's poscounts; -inf for an all-zero gene)."""
+    G, m = counts.shape
+    for g in prange(G):
+        s = 0.0
+        any_positive = False
+        any_zero = False
+        for j in range(m):
+            v = counts[g, j]
+            if v > 0.0:
+                s += math.log(v)
+                any_positive = True
+            else:
+                any_zero = True
+        if positive_only:
+            out[g] = s / m if any_positive else -np.inf
+        else:
+            out[g] = -np.inf if any_zero else s / m
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _median_ratio_kernel(counts, log_geo_means, usable, sf):
+    m = counts.shape[1]
     for j in prange(m):
         buf = np.empty(usable.shape[0])
         n = 0
         for g in usable:
-            v = logc[g, j]
-            if np.isfinite(v):
-                buf[n] = v - log_geo_means[g]
+            v = counts[g, j]
+            if v > 0.0:
+                buf[n] = math.log(v) - log_geo_means[g]
                 n += 1
         sf[j] = np.exp(np.median(buf[:n])) if n > 0 else np.nan
 
 
-def _median_ratio(logc: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
-    """Per sample: exp(median over usable genes of log(count) - log geometric mean)."""
+def _median_ratio(counts: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
+    """Per sample: exp(median over usable genes (finite log geometric mean) and positive counts of
+    log(count) - log geometric mean)."""
     usable = np.nonzero(np.isfinite(log_geo_means))[0]
-    sf = np.empty(logc.shape[1])
-    _median_ratio_kernel(np.ascontiguousarray(logc), log_geo_means, usable, sf)
+    sf = np.empty(counts.shape[1])
+    _median_ratio_kernel(counts, log_geo_means, usable, sf)
     return sf
+
+
+def _geo_means(counts: np.ndarray, positive_only: bool) -> np.ndarray:
+    out = np.empty(counts.shape[0])
+    _log_geo_means(np.ascontiguousarray(counts, dtype=np.float64), positive_only, out)
+    return out
 
 
 def size_factors_ratio(counts: np.ndarray) -> np.ndarray:
@@ -40,26 +70,20 @@ def size_factors_ratio(counts: np.ndarray) -> np.ndarray:
     ValueError
         When every gene has at least one zero (use ``poscounts``).
     """
-    with np.errstate(divide="ignore"):
-        logc = np.log(counts)
-    log_geo_means = logc.mean(axis=1)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    log_geo_means = _geo_means(counts, False)
     if not np.isfinite(log_geo_means).any():
         raise ValueError(
             "Every gene has at least one zero count, so the median-of-ratios size factors are undefined. "
             "Use size_factors='poscounts'."
         )
-    return _median_ratio(logc, log_geo_means)
+    return _median_ratio(counts, log_geo_means)
 
 
 def size_factors_poscounts(counts: np.ndarray) -> np.ndarray:
     """DESeq2 ``type="poscounts"``: geometric means over positive counts, rescaled to geometric mean 1."""
-    m = counts.shape[1]
-    with np.errstate(divide="ignore"):
-        logc = np.log(counts)
-    log_geo_means = np.where(np.isfinite(logc), logc, 0.0).sum(axis=1) / m
-    # geoMeanNZ gives 0 for all-zero genes; log(0) = -Inf drops them as in DESeq2
-    log_geo_means[counts.sum(axis=1) == 0] = -np.inf
-    sf = _median_ratio(logc, log_geo_means)
+    counts = np.ascontiguousarray(counts, dtype=np.float64)
+    sf = _median_ratio(counts, _geo_means(counts, True))
     return sf / np.exp(np.mean(np.log(sf)))
 
 
