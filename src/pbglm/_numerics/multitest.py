@@ -41,16 +41,24 @@ def independent_filtering(
     cutoff), ``theta`` (chosen quantile), and the ``thetas`` / ``rejections`` curve.
     """
     filter_stat = np.asarray(filter_stat, dtype=float)
+    pvalues = np.asarray(pvalues, dtype=float)
     lower = float(np.mean(filter_stat == 0))
     upper = 0.95 if lower < 0.95 else 1.0
     thetas = np.linspace(lower, upper, n_theta)
     cutoffs = np.quantile(filter_stat, thetas)
-    padj = np.full((filter_stat.size, n_theta), np.nan)
+    # BH rejections at each cutoff from one ordering of the p-values: padj_(i) < alpha exactly when
+    # p_(j) n / j < alpha for some j >= i, so the count is the largest such j
+    tested = np.nonzero(~np.isnan(pvalues))[0]
+    order = tested[np.argsort(pvalues[tested], kind="stable")]
+    p_sorted = pvalues[order]
+    stat_sorted = filter_stat[order]
+    num_rej = np.zeros(n_theta, dtype=np.int64)
     for i, cut in enumerate(cutoffs):
-        use = filter_stat >= cut
-        if use.any():
-            padj[use, i] = bh_adjust(pvalues[use])
-    num_rej = np.sum(np.nan_to_num(padj, nan=1.0) < alpha, axis=0)
+        pv = p_sorted[stat_sorted >= cut]
+        n = pv.size
+        if n:
+            below = np.nonzero(pv * n / np.arange(1, n + 1) < alpha)[0]
+            num_rej[i] = below[-1] + 1 if below.size else 0
     fit = lowess(thetas, num_rej.astype(float), f=1 / 5)
     if num_rej.max() <= 10:
         j = 0
@@ -66,4 +74,8 @@ def independent_filtering(
         "thetas": thetas,
         "rejections": num_rej,
     }
-    return padj[:, j], info
+    padj = np.full(filter_stat.size, np.nan)
+    use = filter_stat >= cutoffs[j]
+    if use.any():
+        padj[use] = bh_adjust(pvalues[use])
+    return padj, info

@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
 from .._design import build_design, dependent_columns
-from .._io import TEST_COLUMNS, StoredFit, read_counts, stored_fits, to_plain, write_test
+from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, stored_fits, to_plain, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
 from .._methods.edger_fit import test_edger_design
@@ -21,21 +21,30 @@ from .._settings import settings
 logger = logging.getLogger("pbglm")
 
 
-def _counts_for(adata: AnnData, fit: StoredFit, *, replaced: bool) -> np.ndarray:
+def _fit_layer(adata: AnnData, fit: StoredFit, *, replaced: bool) -> str | None:
     layer = fit.record.get("layer", "None")
     layer = None if layer == "None" else layer
     rep = fit.record.get("replaced_counts_layer")
     if replaced and rep is not None and rep in adata.layers:
         layer = rep
-    return read_counts(adata, layer)[:, fit.mask]
+    return layer
 
 
-def _zero_groups(adata, fit: StoredFit, counts, desc) -> np.ndarray | None:
+def _counts_for(adata: AnnData, fit: StoredFit, *, replaced: bool) -> np.ndarray:
+    return read_counts(adata, _fit_layer(adata, fit, replaced=replaced))[:, fit.mask]
+
+
+def _zero_groups(adata, fit: StoredFit, desc) -> np.ndarray | None:
+    """For a comparison of two levels: the genes whose counts are all zero in both (counts were
+    validated as non-negative by the fit, so a zero sum means all zero)."""
     if desc.get("kind") != "levels" or desc.get("at"):
         return None
     col = adata.obs.loc[fit.mask, desc["factor"]].astype(str).to_numpy()
-    sel = np.isin(col, [desc["level"], desc["reference"]])
-    return np.all(counts[:, sel] == 0, axis=1)
+    rows = np.nonzero(fit.mask)[0][np.isin(col, [desc["level"], desc["reference"]])]
+    sub = get_matrix(adata, _fit_layer(adata, fit, replaced=False))[rows]
+    if hasattr(sub, "compute"):
+        sub = sub.compute()
+    return np.asarray(sub.sum(axis=0)).ravel() == 0
 
 
 def _single_two_level_factor(fit: StoredFit) -> bool:
@@ -78,11 +87,10 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
     all_zero = genes["all_zero"].to_numpy(dtype=bool)
     m, p = fit.design.shape
     params: dict = {}
-    counts = _counts_for(adata, fit, replaced=False)
     if reduced is None and drop is None:
         df = (m - p) if use_t else None
         lfc, se, stat, pvalue = dr.wald_results(fit.coef, fit.cov, vec, lfc_threshold=lfc_threshold, alt=alt, df=df,
-                                                zero_groups=_zero_groups(adata, fit, counts, desc))
+                                                zero_groups=_zero_groups(adata, fit, desc))
         params.update(kind="wald", use_t=bool(use_t))
     else:
         if lfc_threshold:
