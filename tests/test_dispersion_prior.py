@@ -177,3 +177,12 @@ def test_airway_prior_var_matches_deseq2():
     pb.tl.fit(adata, "~ cell + dex")
     # DESeq2 1.38.3: attr(dispersionFunction(dds), "dispPriorVar") == 0.5285285 (m = 8, p = 5)
     assert adata.uns["pbglm"]["fit"]["prior_var"] == pytest.approx(0.5285285285285285, abs=1e-12)
+
+
+@pytest.mark.parametrize("df", [1, 2, 3])
+def test_stored_histograms_equal_a_fresh_simulation(df):
+    assert dp.HISTOGRAM_TABLE.exists()
+    stored_counts, stored_kept = dp.simulated_histograms(df)
+    counts, kept = dp.simulate_histograms(df)
+    np.testing.assert_array_equal(stored_counts, counts)
+    np.testing.assert_array_equal(stored_kept, kept)

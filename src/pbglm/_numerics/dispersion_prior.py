@@ -15,6 +15,8 @@ interpolated by cubic Hermite polynomials (``surface = "interpolate"``).
 from __future__ import annotations
 
 import math
+from functools import cache
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -25,6 +27,10 @@ from .._kernels import r_rng
 _BREAKS = np.arange(-20, 21) / 2.0
 _N_DRAWS = 10000
 _SEED = 2
+_GRID = np.linspace(0.0, 8.0, 200)
+# The simulated histograms depend only on the residual degrees of freedom (1, 2 or 3): they are
+# computed once, stored beside this module, and checked against a fresh simulation by the tests.
+HISTOGRAM_TABLE = Path(__file__).with_name("dispersion_prior_histograms.npz")
 
 
 def _mad(x: np.ndarray) -> float:
@@ -250,10 +256,34 @@ def _kl_curve(residuals: np.ndarray, df: int) -> tuple[np.ndarray, np.ndarray]:
     if n_obs == 0:
         raise ValueError("No log dispersion residual lies inside (-10, 10).")
     obs_density = _hist_density(obs_counts, n_obs)
-    grid = np.linspace(0.0, 8.0, 200)
-    counts, n_kept = _simulated_counts(df, grid, _N_DRAWS, _SEED, fuzzy)
-    kl = np.array([_kl_divergence(obs_density, _hist_density(counts[i], n_kept[i])) for i in range(grid.size)])
-    return grid, kl
+    counts, n_kept = simulated_histograms(df)
+    kl = np.array([_kl_divergence(obs_density, _hist_density(counts[i], n_kept[i])) for i in range(_GRID.size)])
+    return _GRID, kl
+
+
+def simulate_histograms(df: int) -> tuple[np.ndarray, np.ndarray]:
+    """Histogram counts (200 x 40) and numbers of draws kept (200,) of DESeq2's simulated log
+    residuals for ``df`` residual degrees of freedom, over the grid of prior variances."""
+    return _simulated_counts(df, _GRID, _N_DRAWS, _SEED, _fuzzy_breaks())
+
+
+def write_histogram_table(path: Path = HISTOGRAM_TABLE) -> None:
+    """Simulate the histograms for 1, 2 and 3 residual degrees of freedom and store them at ``path``."""
+    tables = {}
+    for df in (1, 2, 3):
+        counts, n_kept = simulate_histograms(df)
+        tables[f"counts_{df}"] = counts.astype(np.int32)
+        tables[f"n_kept_{df}"] = n_kept.astype(np.int32)
+    np.savez_compressed(path, **tables)
+
+
+@cache
+def simulated_histograms(df: int) -> tuple[np.ndarray, np.ndarray]:
+    """The stored :func:`simulate_histograms` result for ``df`` (simulated if the table is missing)."""
+    if HISTOGRAM_TABLE.exists():
+        with np.load(HISTOGRAM_TABLE) as table:
+            return table[f"counts_{df}"].astype(np.int64), table[f"n_kept_{df}"].astype(np.int64)
+    return simulate_histograms(df)
 
 
 def _monte_carlo_prior_var(residuals: np.ndarray, df: int) -> float:
