@@ -27,9 +27,9 @@ from numba import njit, prange
 from .small_linalg import cholesky, gram_pair, lower_inverse, trace_solve
 from .special import (
     DIGAMMA_TABLE,
-    LGAMMA_TABLE,
     digamma,
     digamma_diff_large,
+    large_count_values,
     lgamma,
     lgamma_diff_large,
     small_count_histogram,
@@ -41,15 +41,14 @@ _EPSILON = 1e-4  # Armijo constant
 
 
 @njit(cache=True, error_model="numpy")
-def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, large_counts, w, w1, ll, lr):
+def _sample_terms(y, mu, alpha, r, w, w1, ll, lr):
     """Per-sample terms at ``alpha`` (a loop the compiler vectorises; no sums here).
 
-    ``ll[j] = lgamma(y + r) - lgamma(r) - (y + r) log(1 + mu alpha)`` (the likelihood without its
-    ``- y log r`` part) and ``lr[j]``, the derivative in r of the whole per-sample likelihood
-    ``lgamma(y + r) - lgamma(r) - y log(mu + r) - r log(1 + mu alpha)``, both without the
-    lgamma/digamma differences of small counts (added from the count histogram; a gene without
-    ``large_counts`` skips the series). ``log(1 + mu alpha)`` is formed as DESeq2 forms it (not as
-    log1p), and ``1 / (mu + r) = alpha / (1 + mu alpha)`` shares one division with the weight.
+    ``ll[j] = -(y + r) log(1 + mu alpha)`` and ``lr[j] = (mu - y) / (mu + r) - log(1 + mu alpha)``:
+    the per-sample likelihood ``lgamma(y + r) - lgamma(r) - y log(mu + r) - r log(1 + mu alpha)``
+    without its lgamma difference and ``- y log r``, and its derivative in r without the digamma
+    difference. ``log(1 + mu alpha)`` is formed as DESeq2 forms it (not as log1p), and
+    ``1 / (mu + r) = alpha / (1 + mu alpha)`` shares one division with the weight.
     """
     for j in range(y.shape[0]):
         yj = y[j]
@@ -62,28 +61,36 @@ def _sample_terms(y, mu, alpha, r, lgamma_r, digamma_r, large_counts, w, w1, ll,
         w1[j] = -alpha * wj * wj
         ll[j] = -(yj + r) * l1p
         lr[j] = (mj - yj) * alpha * inv_u - l1p
-    if large_counts:
-        for j in range(y.shape[0]):
-            yj = y[j]
-            z = yj + r
-            log_z = fast_log(z)
-            inv_z = 1.0 / z
-            ll[j] += lgamma_diff_large(yj, z, log_z, inv_z, lgamma_r)
-            lr[j] += digamma_diff_large(yj, log_z, inv_z, digamma_r)
+
+
+@njit(cache=True, error_model="numpy")
+def _large_count_terms(values, freq, n, r, lgamma_r, digamma_r, t_lg, t_dg):
+    """``t_lg[k] = f_k (lgamma(v_k + r) - lgamma(r))`` and ``t_dg[k] = f_k (digamma(v_k + r) - digamma(r))``
+    (0 below DIGAMMA_TABLE, whose digamma differences come from the histogram) over the distinct
+    large counts (a vectorised loop)."""
+    for k in range(n):
+        v = values[k]
+        z = v + r
+        log_z = fast_log(z)
+        inv_z = 1.0 / z
+        t_lg[k] = freq[k] * lgamma_diff_large(v, z, log_z, inv_z, lgamma_r)
+        t_dg[k] = freq[k] * digamma_diff_large(v, log_z, inv_z, digamma_r)
 
 
 @njit(cache=True, error_model="numpy")
 def _gene(y, mu, n_rows, p):
     """Everything the likelihood of one gene needs besides ``a``: counts, means, the histogram of the
-    small counts and the largest of them, the total count, whether any count needs the series
-    terms; and its work arrays (per-sample terms, p x p matrices, Gram scratch)."""
+    small counts and the largest of them, the total count, the distinct large counts with their
+    multiplicities; and its work arrays (per-sample terms, p x p matrices, scratch)."""
     m = y.shape[0]
     hist = np.empty(DIGAMMA_TABLE)
     top = small_count_histogram(y, hist)
-    large_counts = total(hist[:LGAMMA_TABLE]) < m
-    data = (y, mu, hist, top, total(y), large_counts)
+    values = np.empty(m)
+    freq = np.empty(m)
+    n_large = large_count_values(y, values, freq)
+    data = (y, mu, hist, top, total(y), values, freq, n_large)
     work = (np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty((p, p)), np.empty((p, p)),
-            np.empty((p, p)), np.empty((p, p)), np.empty((2, n_rows)))
+            np.empty((p, p)), np.empty((p, p)), np.empty((2, n_rows)), np.empty((2, m)))
     return data, work
 
 
@@ -95,15 +102,18 @@ def _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
     ``sum_j ll[j] - sum(y) log r``; the derivative is ``-r sum_j lr[j] - tr((X^T W X)^-1 X^T W' X) / 2``.
     Returns (lp, dlp); NaN for both if ``X^T W X`` is not positive definite.
     """
-    y, mu, hist, top, sum_y, large_counts = gene
-    w, w1, ll, lr, A, A1, L, Linv, gwork = work
+    y, mu, hist, top, sum_y, values, freq, n_large = gene
+    w, w1, ll, lr, A, A1, L, Linv, gwork, large = work
     p = A.shape[0]
     alpha = math.exp(a)
     r = 1.0 / alpha
     lg_small, dg_small = small_count_sums(r, hist, top)
-    _sample_terms(y, mu, alpha, r, lgamma(r), digamma(r), large_counts, w, w1, ll, lr)
-    lp = total(ll) + lg_small + sum_y * a  # - sum(y) log r = sum(y) a
-    dlp = -r * (total(lr) + dg_small)
+    _sample_terms(y, mu, alpha, r, w, w1, ll, lr)
+    t_lg = large[0, :n_large]
+    t_dg = large[1, :n_large]
+    _large_count_terms(values, freq, n_large, r, lgamma(r), digamma(r), t_lg, t_dg)
+    lp = total(ll) + total(t_lg) + lg_small + sum_y * a  # - sum(y) log r = sum(y) a
+    dlp = -r * (total(lr) + total(t_dg) + dg_small)
     gram_pair(rows, entry, w, w1, p, A, A1, gwork)
     if not cholesky(A, L):
         return np.nan, np.nan

@@ -31,7 +31,7 @@ from .special import (
     small_count_histogram,
     small_count_sums,
 )
-from .vector_math import fast_exp, fast_log, fast_log1p, total
+from .vector_math import fast_exp, fast_log, total
 
 
 @njit(cache=True, error_model="numpy")
@@ -49,17 +49,25 @@ def _loglik_const(y, r, work):
 @njit(cache=True, error_model="numpy")
 def _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll):
     """At ``eta``: means ``exp(max(eta, log_floor))``, their log-likelihood terms (``ll``), IRLS weights
-    ``w = mu / (1 + alpha mu)`` and weighted working responses ``wz`` (a vectorised loop)."""
+    ``w = mu / (1 + alpha mu)`` and weighted working responses ``wz = w (log(mu / s) + (y - mu) / mu)``
+    (a vectorised loop; ``w / mu = 1 / (1 + alpha mu)`` also serves ``log1p``'s correction).
+    Returns how many means were floored."""
     log_alpha = math.log(alpha)
+    floored = 0
     for j in range(y.shape[0]):
+        floored += eta[j] < log_floor
         e = max(eta[j], log_floor)
         mj = fast_exp(e)
         x = mj * alpha
         mu[j] = mj
-        wj = mj / (1.0 + x)
+        u = 1.0 + x
+        inv_u = 1.0 / u
+        wj = mj * inv_u
         w[j] = wj
-        wz[j] = wj * (e - log_sf[j] + (y[j] - mj) / mj)
-        ll[j] = y[j] * (e + log_alpha) - (y[j] + r) * fast_log1p(x)
+        wz[j] = wj * (e - log_sf[j]) + (y[j] - mj) * inv_u
+        log1p_x = fast_log(u) + (x - (u - 1.0)) * inv_u
+        ll[j] = y[j] * (e + log_alpha) - (y[j] + r) * log1p_x
+    return floored
 
 
 @njit(cache=True, error_model="numpy")
@@ -127,7 +135,8 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
         gwork = np.empty(rows.shape[0])
         const = _loglik_const(y, r, ll)
         affine(Xt, b, log_sf, eta)
-        _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+        floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+        d = np.nan
         dev_old = 0.0
         it = 0
         fresh = True  # w holds the weights at the current b
@@ -151,7 +160,7 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
                 fresh = False
                 break
             affine(Xt, b, log_sf, eta)
-            _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+            floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
             d = -2.0 * (const + total(ll))
             conv = abs(d - dev_old) / (abs(d) + 0.1)
             if math.isnan(conv):
@@ -171,9 +180,11 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
             continue
         if not fresh:
             affine(Xt, b, log_sf, eta)
-            _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+            floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+            d = -2.0 * (const + total(ll))
         _sandwich(rows, entry, w, lam, A, L, Ainv, cov[g], work, gwork, want_hat, hat[g])
-        affine(Xt, b, log_sf, eta)
-        _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
+        if floored > 0:  # the reported means and deviance are unfloored
+            _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
+            d = -2.0 * (const + total(ll))
         mu_out[g, :] = mu
-        dev[g] = -2.0 * (const + total(ll))
+        dev[g] = d

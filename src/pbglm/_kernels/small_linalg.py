@@ -52,27 +52,64 @@ def _scatter(entry, sums, p, out):
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _dots(rows, w, sums):
+    """``sums[u] = rows[u] . w``, four rows per pass over w."""
     m = w.shape[0]
-    for u in range(rows.shape[0]):
-        s = 0.0
-        row = rows[u]
+    n = rows.shape[0]
+    u = 0
+    while u + 3 < n:
+        r0, r1, r2, r3 = rows[u], rows[u + 1], rows[u + 2], rows[u + 3]
+        a0 = a1 = a2 = a3 = 0.0
         for j in range(m):
-            s += row[j] * w[j]
-        sums[u] = s
+            wj = w[j]
+            a0 += r0[j] * wj
+            a1 += r1[j] * wj
+            a2 += r2[j] * wj
+            a3 += r3[j] * wj
+        sums[u], sums[u + 1], sums[u + 2], sums[u + 3] = a0, a1, a2, a3
+        u += 4
+    while u < n:
+        r0 = rows[u]
+        a0 = 0.0
+        for j in range(m):
+            a0 += r0[j] * w[j]
+        sums[u] = a0
+        u += 1
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _dots_pair(rows, w, v, sums, sums_v):
+    """``sums[u] = rows[u] . w`` and ``sums_v[u] = rows[u] . v``, four rows per pass."""
     m = w.shape[0]
-    for u in range(rows.shape[0]):
-        s = 0.0
-        t = 0.0
-        row = rows[u]
+    n = rows.shape[0]
+    u = 0
+    while u + 3 < n:
+        r0, r1, r2, r3 = rows[u], rows[u + 1], rows[u + 2], rows[u + 3]
+        a0 = a1 = a2 = a3 = 0.0
+        b0 = b1 = b2 = b3 = 0.0
         for j in range(m):
-            s += row[j] * w[j]
-            t += row[j] * v[j]
-        sums[u] = s
-        sums_v[u] = t
+            wj = w[j]
+            vj = v[j]
+            a0 += r0[j] * wj
+            b0 += r0[j] * vj
+            a1 += r1[j] * wj
+            b1 += r1[j] * vj
+            a2 += r2[j] * wj
+            b2 += r2[j] * vj
+            a3 += r3[j] * wj
+            b3 += r3[j] * vj
+        sums[u], sums[u + 1], sums[u + 2], sums[u + 3] = a0, a1, a2, a3
+        sums_v[u], sums_v[u + 1], sums_v[u + 2], sums_v[u + 3] = b0, b1, b2, b3
+        u += 4
+    while u < n:
+        r0 = rows[u]
+        a0 = 0.0
+        b0 = 0.0
+        for j in range(m):
+            a0 += r0[j] * w[j]
+            b0 += r0[j] * v[j]
+        sums[u] = a0
+        sums_v[u] = b0
+        u += 1
 
 
 @njit(cache=True, error_model="numpy")

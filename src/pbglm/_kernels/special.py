@@ -95,6 +95,41 @@ def small_count_sums(r, hist, top):
     return lg, dg
 
 
+@njit(cache=True, error_model="numpy")
+def large_count_values(y, values, freq):
+    """The distinct counts ``>= LGAMMA_TABLE`` of y into ``values`` with their multiplicities in
+    ``freq``; returns how many there are. Counts spanning a range up to 4 times the number of
+    samples are tallied exactly (a gene's likelihood then evaluates each distinct count once);
+    wider ranges are listed per sample with multiplicity 1."""
+    m = y.shape[0]
+    lo = np.inf
+    hi = -np.inf
+    for j in range(m):
+        if y[j] >= LGAMMA_TABLE:
+            lo = min(lo, y[j])
+            hi = max(hi, y[j])
+    if hi < lo:
+        return 0
+    n = 0
+    if hi - lo <= 4 * m:
+        tally = np.zeros(int(hi - lo) + 1, dtype=np.int64)
+        for j in range(m):
+            if y[j] >= LGAMMA_TABLE:
+                tally[int(y[j] - lo)] += 1
+        for k in range(tally.shape[0]):
+            if tally[k] > 0:
+                values[n] = lo + k
+                freq[n] = tally[k]
+                n += 1
+        return n
+    for j in range(m):
+        if y[j] >= LGAMMA_TABLE:
+            values[n] = y[j]
+            freq[n] = 1.0
+            n += 1
+    return n
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def lgamma_diff_large(y, z, log_z, inv_z, lgamma_r):
     """``lgamma(y + r) - lgamma(r)`` (``z = y + r``) when y >= LGAMMA_TABLE, else 0."""
