@@ -12,9 +12,11 @@ grown by 1.1 and halved every 5 accepted steps), stopping when an accepted step 
 less than ``tol``, when ``a`` drops below ``min_log_alpha``, or after ``maxit`` proposals.
 Reproducing the optimiser (not just the optimum) matters: DESeq2 keeps the start value when the
 search barely moves, and refits genes that hit ``maxit`` on a grid (:func:`fit_dispersion_grid`).
-Every evaluation computes ``lp`` and its derivative together in one vectorised pass over the
-samples (the derivative is needed at each accepted step, i.e. at most proposals); the
-lgamma/digamma terms come from :mod:`.special`, the logarithms from :mod:`.vector_math`.
+About half of the proposals are rejected, so ``lp`` is evaluated alone (:func:`_log_post`), keeping
+the per-sample pieces its derivative reuses (:func:`_dlog_post`, called only at accepted points).
+Per-sample loops vectorise (logarithms from :mod:`.vector_math`, lgamma/digamma series from
+:mod:`.special`); counts below 25 enter through their histogram and larger counts once per
+distinct value.
 """
 
 from __future__ import annotations
@@ -41,47 +43,11 @@ _EPSILON = 1e-4  # Armijo constant
 
 
 @njit(cache=True, error_model="numpy")
-def _sample_terms(y, mu, alpha, r, w, w1, ll, lr):
-    """Per-sample terms at ``alpha`` (a loop the compiler vectorises; no sums here).
-
-    ``ll[j] = -(y + r) log(1 + mu alpha)`` and ``lr[j] = (mu - y) / (mu + r) - log(1 + mu alpha)``:
-    the per-sample likelihood ``lgamma(y + r) - lgamma(r) - y log(mu + r) - r log(1 + mu alpha)``
-    without its lgamma difference and ``- y log r``, and its derivative in r without the digamma
-    difference. ``log(1 + mu alpha)`` is formed as DESeq2 forms it (not as log1p), and
-    ``1 / (mu + r) = alpha / (1 + mu alpha)`` shares one division with the weight.
-    """
-    for j in range(y.shape[0]):
-        yj = y[j]
-        mj = mu[j]
-        u = 1.0 + mj * alpha
-        l1p = fast_log(u)
-        inv_u = 1.0 / u
-        wj = mj * inv_u
-        w[j] = wj
-        w1[j] = -alpha * wj * wj
-        ll[j] = -(yj + r) * l1p
-        lr[j] = (mj - yj) * alpha * inv_u - l1p
-
-
-@njit(cache=True, error_model="numpy")
-def _large_count_terms(values, freq, n, r, lgamma_r, digamma_r, t_lg, t_dg):
-    """``t_lg[k] = f_k (lgamma(v_k + r) - lgamma(r))`` and ``t_dg[k] = f_k (digamma(v_k + r) - digamma(r))``
-    (0 below DIGAMMA_TABLE, whose digamma differences come from the histogram) over the distinct
-    large counts (a vectorised loop)."""
-    for k in range(n):
-        v = values[k]
-        z = v + r
-        log_z = fast_log(z)
-        inv_z = 1.0 / z
-        t_lg[k] = freq[k] * lgamma_diff_large(v, z, log_z, inv_z, lgamma_r)
-        t_dg[k] = freq[k] * digamma_diff_large(v, log_z, inv_z, digamma_r)
-
-
-@njit(cache=True, error_model="numpy")
 def _gene(y, mu, n_rows, p):
     """Everything the likelihood of one gene needs besides ``a``: counts, means, the histogram of the
     small counts and the largest of them, the total count, the distinct large counts with their
-    multiplicities; and its work arrays (per-sample terms, p x p matrices, scratch)."""
+    multiplicities; and its work arrays: per-sample (6, m), per distinct count (4, m), p x p (4, p, p),
+    Gram scratch, and two scalars kept from ``lp`` for its derivative."""
     m = y.shape[0]
     hist = np.empty(DIGAMMA_TABLE)
     top = small_count_histogram(y, hist)
@@ -89,45 +55,110 @@ def _gene(y, mu, n_rows, p):
     freq = np.empty(m)
     n_large = large_count_values(y, values, freq)
     data = (y, mu, hist, top, total(y), values, freq, n_large)
-    work = (np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty((p, p)), np.empty((p, p)),
-            np.empty((p, p)), np.empty((p, p)), np.empty((2, n_rows)), np.empty((2, m)))
+    work = (np.empty((6, m)), np.empty((4, m)), np.empty((4, p, p)), np.empty((2, n_rows)), np.empty(2))
     return data, work
 
 
 @njit(cache=True, error_model="numpy")
-def _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
-    """Cox-Reid adjusted log posterior ``lp`` at ``a = log alpha`` and its derivative ``dlp / da``.
+def _lp_sample_terms(y, mu, alpha, r, w, w2, log_u, inv_u, ll):
+    """Per sample, with ``u = 1 + mu alpha``: ``w = mu / u``, ``w^2``, ``log u``, ``1 / u`` and
+    ``ll = -(y + r) log u`` (the likelihood without its lgamma difference and ``- y log r``).
+    ``log u`` is formed as DESeq2 forms it (not as log1p)."""
+    for j in range(y.shape[0]):
+        u = 1.0 + mu[j] * alpha
+        lu = fast_log(u)
+        iu = 1.0 / u
+        log_u[j] = lu
+        inv_u[j] = iu
+        wj = mu[j] * iu
+        w[j] = wj
+        w2[j] = wj * wj
+        ll[j] = -(y[j] + r) * lu
 
-    With ``log(mu + r) = log r + log(1 + mu alpha)`` the likelihood part is
-    ``sum_j ll[j] - sum(y) log r``; the derivative is ``-r sum_j lr[j] - tr((X^T W X)^-1 X^T W' X) / 2``.
-    Returns (lp, dlp); NaN for both if ``X^T W X`` is not positive definite.
-    """
+
+@njit(cache=True, error_model="numpy")
+def _dlp_sample_terms(y, mu, alpha, log_u, inv_u, lr):
+    """Per sample: ``lr``, the derivative in r of the per-sample likelihood without its digamma
+    difference: ``(mu - y) / (mu + r) - log u``, with ``1 / (mu + r) = alpha / u``."""
+    for j in range(y.shape[0]):
+        lr[j] = (mu[j] - y[j]) * alpha * inv_u[j] - log_u[j]
+
+
+@njit(cache=True, error_model="numpy")
+def _large_lgamma_terms(values, freq, n, r, lgamma_r, log_z, inv_z, t):
+    """Per distinct large count v (multiplicity f): ``t = f (lgamma(v + r) - lgamma(r))``, keeping
+    ``log z`` and ``1 / z`` (z = v + r) for the digamma terms."""
+    for k in range(n):
+        z = values[k] + r
+        lz = fast_log(z)
+        iz = 1.0 / z
+        log_z[k] = lz
+        inv_z[k] = iz
+        t[k] = freq[k] * lgamma_diff_large(values[k], z, lz, iz, lgamma_r)
+
+
+@njit(cache=True, error_model="numpy")
+def _large_digamma_terms(values, freq, n, digamma_r, log_z, inv_z, t):
+    """Per distinct large count: ``t = f (digamma(v + r) - digamma(r))`` (0 below DIGAMMA_TABLE,
+    whose differences come from the histogram)."""
+    for k in range(n):
+        t[k] = freq[k] * digamma_diff_large(values[k], log_z[k], inv_z[k], digamma_r)
+
+
+@njit(cache=True, error_model="numpy")
+def _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
+    """Cox-Reid adjusted log posterior ``lp`` at ``a = log alpha`` (NaN if ``X^T W X`` is not positive
+    definite). With ``log(mu + r) = log r + log(1 + mu alpha)`` the likelihood is
+    ``sum_j ll[j] + lgamma terms - sum(y) log r``. Leaves in ``work`` what :func:`_dlog_post` needs."""
     y, mu, hist, top, sum_y, values, freq, n_large = gene
-    w, w1, ll, lr, A, A1, L, Linv, gwork, large = work
+    per_sample, per_value, mats, gwork, kept = work
+    A = mats[0]
+    L = mats[2]
     p = A.shape[0]
     alpha = math.exp(a)
     r = 1.0 / alpha
     lg_small, dg_small = small_count_sums(r, hist, top)
-    _sample_terms(y, mu, alpha, r, w, w1, ll, lr)
-    t_lg = large[0, :n_large]
-    t_dg = large[1, :n_large]
-    _large_count_terms(values, freq, n_large, r, lgamma(r), digamma(r), t_lg, t_dg)
-    lp = total(ll) + total(t_lg) + lg_small + sum_y * a  # - sum(y) log r = sum(y) a
-    dlp = -r * (total(lr) + total(t_dg) + dg_small)
-    gram_pair(rows, entry, w, w1, p, A, A1, gwork)
+    kept[0] = dg_small
+    _lp_sample_terms(y, mu, alpha, r, per_sample[0], per_sample[1], per_sample[2], per_sample[3], per_sample[4])
+    _large_lgamma_terms(values, freq, n_large, r, lgamma(r), per_value[0], per_value[1], per_value[2])
+    lp = total(per_sample[4]) + total(per_value[2, :n_large]) + lg_small + sum_y * a  # -sum(y) log r = sum(y) a
+    # X^T W X, and X^T W^2 X for the derivative (X^T W' X = -alpha X^T W^2 X): one pass over the design
+    gram_pair(rows, entry, per_sample[0], per_sample[1], p, A, mats[1], gwork)
     if not cholesky(A, L):
-        return np.nan, np.nan
+        kept[1] = 0.0
+        return np.nan
+    kept[1] = 1.0
     logdet = 0.0
     for k in range(p):
         logdet += 2.0 * math.log(L[k, k])
-    lower_inverse(L, Linv)
     lp -= 0.5 * logdet
-    dlp -= 0.5 * trace_solve(Linv, A1)
     if use_prior:
         d = a - prior_mean
         lp -= 0.5 * d * d / prior_var
-        dlp -= d / prior_var
-    return lp, dlp
+    return lp
+
+
+@njit(cache=True, error_model="numpy")
+def _dlog_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
+    """``dlp / da`` at the ``a`` of the last :func:`_log_post` call on ``work``:
+    ``-r sum_j lr[j] - tr((X^T W X)^-1 X^T W' X) / 2`` (NaN if ``X^T W X`` was not positive definite)."""
+    y, mu, hist, top, sum_y, values, freq, n_large = gene
+    per_sample, per_value, mats, gwork, kept = work
+    if kept[1] == 0.0:
+        return np.nan
+    W2 = mats[1]
+    L = mats[2]
+    Linv = mats[3]
+    alpha = math.exp(a)
+    r = 1.0 / alpha
+    _dlp_sample_terms(y, mu, alpha, per_sample[2], per_sample[3], per_sample[5])
+    _large_digamma_terms(values, freq, n_large, digamma(r), per_value[0], per_value[1], per_value[3])
+    dlp = -r * (total(per_sample[5]) + total(per_value[3, :n_large]) + kept[0])
+    lower_inverse(L, Linv)
+    dlp += 0.5 * alpha * trace_solve(Linv, W2)
+    if use_prior:
+        dlp -= (a - prior_mean) / prior_var
+    return dlp
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -143,7 +174,8 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
         gene, work = _gene(Y[g], MU[g], rows.shape[0], p)
         pm = prior_mean[g]
         a = log_alpha[g]
-        lp, dlp = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
+        lp = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
+        dlp = _dlog_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
         kappa = kappa_0
         initial_lp[g] = lp
         it = 0
@@ -156,7 +188,7 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
             if a_propose > 10.0:
                 kappa = (10.0 - a) / dlp
             a_new = a + kappa * dlp
-            lp_new, dlp_new = _log_post(a_new, gene, work, rows, entry, pm, prior_var, use_prior)
+            lp_new = _log_post(a_new, gene, work, rows, entry, pm, prior_var, use_prior)
             theta_kappa = -lp_new
             theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
             if theta_kappa <= theta_hat_kappa:
@@ -168,7 +200,7 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
                     break
                 if a < min_log_alpha:
                     break
-                dlp = dlp_new
+                dlp = _dlog_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
                 kappa = min(kappa * 1.1, kappa_0)
                 if accepted % 5 == 0:
                     kappa = kappa / 2.0
@@ -192,7 +224,7 @@ def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_
         a_hat = grid[0]
         best = -np.inf
         for t in range(n):
-            v, _ = _log_post(grid[t], gene, work, rows, entry, pm, prior_var, use_prior)
+            v = _log_post(grid[t], gene, work, rows, entry, pm, prior_var, use_prior)
             if v > best:
                 best = v
                 a_hat = grid[t]
@@ -202,7 +234,7 @@ def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_
         best = -np.inf
         for t in range(n):
             a = lo + t * step
-            v, _ = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
+            v = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
             if v > best:
                 best = v
                 a_best = a

@@ -343,8 +343,10 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
             genes, fit, info = _distributed_gene_fits(client, Ynz, sf, X, opts, gene_chunks)
         else:
             genes, fit, info = _gene_fits(Ynz, sf, X, opts)
-        robust = ck.robust_dispersion(Ynz / sf[None, :], X)
-        cooks = ck.cooks_distance(Ynz, fit["mu"], fit["hat"], robust, p)
+        robust = ck.robust_dispersion(Ynz, sf, X)
+        # the hat values are not needed beyond Cook's distances: those take their place
+        hat = fit.pop("hat")
+        cooks = ck.cooks_distance(Ynz, fit["mu"], hat, robust, p, out=hat)
         maxc = ck.max_cooks(cooks, X)
         replaced = np.zeros(nz.size, dtype=bool)
         replaced_counts = None
@@ -361,7 +363,8 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
                 for k, v in g2.items():
                     genes[k][refit] = v
                 for k, v in f2.items():
-                    fit[k][refit] = v
+                    if k in fit:  # not the hat values, which became Cook's distances
+                        fit[k][refit] = v
             norm_new = newY / sf[None, :]
             genes["base_mean"] = norm_new.mean(axis=1)
             genes["base_var"] = norm_new.var(axis=1, ddof=1)
@@ -375,7 +378,7 @@ def fit_deseq2(counts: np.ndarray, X: np.ndarray, *, size_factors="ratio", opts:
             if replace.any():
                 replaced_counts = counts.copy()
                 replaced_counts[nz] = newY
-            for key in ("beta", "cov", "mu", "deviance", "hat"):
+            for key in ("beta", "cov", "mu", "deviance"):
                 fit[key][new_zero & replace] = np.nan
 
     def full(values, fill=np.nan, dtype=float):

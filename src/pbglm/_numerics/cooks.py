@@ -6,6 +6,8 @@ import numpy as np
 from numba import njit, prange
 from scipy import stats
 
+from .selection import trimmed_mean
+
 
 def trimmed_row_means(x: np.ndarray, trim: float) -> np.ndarray:
     """Row means with R's ``mean(x, trim=)`` rule (drop ``floor(n * trim)`` values at each end)."""
@@ -31,70 +33,34 @@ def _trim_bin(n: int) -> int:
     return 0 if n <= 3.5 else (1 if n <= 23.5 else 2)
 
 
-@njit(cache=True, error_model="numpy")
-def _partition(a, lo, hi, pivot, strict):
-    """Branch-free Lomuto pass: move the values of ``a[lo:hi]`` below ``pivot`` (``strict``) or not
-    above it to the front; returns where the rest starts."""
-    store = lo
-    for i in range(lo, hi):
-        v = a[i]
-        a[i] = a[store]
-        a[store] = v
-        store += (v < pivot) if strict else (v <= pivot)
-    return store
-
-
-@njit(cache=True, error_model="numpy")
-def _select(a, lo, hi, k):
-    """Rearrange ``a[lo:hi]`` so that ``a[k]`` holds its rank-k value, smaller values before it and
-    larger after (quickselect with a median-of-three pivot and three-way branch-free partitions)."""
-    while hi - lo > 1:
-        x, y, z = a[lo], a[(lo + hi - 1) // 2], a[hi - 1]
-        pivot = max(min(x, y), min(max(x, y), z))
-        below = _partition(a, lo, hi, pivot, True)
-        if k < below:
-            hi = below
-            continue
-        equal_end = _partition(a, below, hi, pivot, False)
-        if k < equal_end:
-            return
-        lo = equal_end
-
-
-@njit(cache=True, error_model="numpy")
-def _trimmed_mean(a, n, cut):
-    """Mean of ``a[:n]`` without its ``cut`` smallest and ``cut`` largest values (reorders a)."""
-    if cut > 0:
-        _select(a, 0, n, cut)
-        _select(a, cut, n, n - cut - 1)
-    s = 0.0
-    for j in range(cut, n - cut):
-        s += a[j]
-    return s / (n - 2 * cut)
-
-
 @njit(parallel=True, cache=True, error_model="numpy")
-def _robust_variance(norm, members, starts, cuts, scales, out):
-    """Per gene: the largest over cells of ``scale * trimmed mean of (x - trimmed mean of x)^2``."""
-    G = norm.shape[0]
+def _robust_variance(counts, size_factors, members, starts, cuts, scales, variance, mean):
+    """Per gene, for the normalised counts x: the largest over cells of ``scale * trimmed mean of
+    (x - trimmed mean of x)^2``, and the mean of x."""
+    G, m = counts.shape
     n_cells = starts.shape[0] - 1
     for g in prange(G):
+        x = np.empty(m)
+        for j in range(m):
+            x[j] = counts[g, j] / size_factors[j]
+        mean[g] = x.sum() / m
         buf = np.empty(members.shape[0])
         best = -np.inf
         for c in range(n_cells):
             n = starts[c + 1] - starts[c]
             for t in range(n):
-                buf[t] = norm[g, members[starts[c] + t]]
-            centre = _trimmed_mean(buf, n, cuts[c])
+                buf[t] = x[members[starts[c] + t]]
+            centre = trimmed_mean(buf, n, cuts[c])
             for t in range(n):
-                d = norm[g, members[starts[c] + t]] - centre
+                d = x[members[starts[c] + t]] - centre
                 buf[t] = d * d
-            best = max(best, scales[c] * _trimmed_mean(buf, n, cuts[c]))
-        out[g] = best
+            best = max(best, scales[c] * trimmed_mean(buf, n, cuts[c]))
+        variance[g] = best
 
 
-def robust_dispersion(norm_counts: np.ndarray, design: np.ndarray) -> np.ndarray:
-    """DESeq2's ``robustMethodOfMomentsDisp``: trimmed within-cell variances, floored at 0.04.
+def robust_dispersion(counts: np.ndarray, size_factors: np.ndarray, design: np.ndarray) -> np.ndarray:
+    """DESeq2's ``robustMethodOfMomentsDisp`` of the normalised counts ``counts / size_factors``:
+    trimmed within-cell variances, floored at 0.04.
 
     Cells are the groups of samples with identical design rows; with no cell of 3 or more samples,
     all samples form one. R's ``mean(x, trim=)`` drops ``floor(n * trim)`` values at each end.
@@ -114,9 +80,10 @@ def robust_dispersion(norm_counts: np.ndarray, design: np.ndarray) -> np.ndarray
     starts = np.concatenate([[0], np.cumsum([len(gr) for gr in groups])]).astype(np.int64)
     cuts = np.array([int(np.floor(len(gr) * trim_ratio[k])) for gr, k in zip(groups, bins)], dtype=np.int64)
     scales = np.array([scale_c[k] for k in bins])
-    v = np.empty(norm_counts.shape[0])
-    _robust_variance(np.ascontiguousarray(norm_counts, dtype=np.float64), members, starts, cuts, scales, v)
-    mean = norm_counts.mean(axis=1)
+    v = np.empty(counts.shape[0])
+    mean = np.empty(counts.shape[0])
+    _robust_variance(np.ascontiguousarray(counts, dtype=np.float64), np.asarray(size_factors, dtype=np.float64),
+                     members, starts, cuts, scales, v, mean)
     with np.errstate(divide="ignore", invalid="ignore"):
         alpha = (v - mean) / mean**2
     return np.maximum(alpha, 0.04)
@@ -134,9 +101,10 @@ def _cooks_kernel(counts, mu, hat, dispersion_robust, n_coefs, out):
             out[g, j] = d * d / (u + a * u * u) / n_coefs * h / ((1.0 - h) * (1.0 - h))
 
 
-def cooks_distance(counts, mu, hat, dispersion_robust, n_coefs) -> np.ndarray:
-    """``(y - mu)^2 / (mu + a mu^2) / p * h / (1 - h)^2`` per gene and sample."""
-    out = np.empty(counts.shape)
+def cooks_distance(counts, mu, hat, dispersion_robust, n_coefs, out=None) -> np.ndarray:
+    """``(y - mu)^2 / (mu + a mu^2) / p * h / (1 - h)^2`` per gene and sample (into ``out``, which
+    may be ``hat`` itself)."""
+    out = np.empty(counts.shape) if out is None else out
     _cooks_kernel(counts, mu, hat, dispersion_robust, float(n_coefs), out)
     return out
 

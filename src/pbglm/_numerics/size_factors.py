@@ -8,6 +8,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .selection import median
+
 logger = logging.getLogger("pbglm")
 
 
@@ -44,7 +46,7 @@ def _median_ratio_kernel(counts, log_geo_means, usable, sf):
             if v > 0.0:
                 buf[n] = math.log(v) - log_geo_means[g]
                 n += 1
-        sf[j] = np.exp(np.median(buf[:n])) if n > 0 else np.nan
+        sf[j] = np.exp(median(buf, n)) if n > 0 else np.nan
 
 
 def _median_ratio(counts: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
