@@ -71,6 +71,19 @@ def _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll):
 
 
 @njit(cache=True, error_model="numpy")
+def _start_weights(y, eta, log_sf, alpha, log_floor, w, wz):
+    """IRLS weights and weighted working responses at the starting coefficients (as
+    :func:`_iteration_terms`, without the log-likelihood, which the first step does not need)."""
+    for j in range(y.shape[0]):
+        e = max(eta[j], log_floor)
+        mj = fast_exp(e)
+        inv_u = 1.0 / (1.0 + mj * alpha)
+        wj = mj * inv_u
+        w[j] = wj
+        wz[j] = wj * (e - log_sf[j]) + (y[j] - mj) * inv_u
+
+
+@njit(cache=True, error_model="numpy")
 def _sandwich(rows, entry, w, lam, A, L, Ainv, cov, work, gwork, want_hat, hat_row):
     """Covariance ``(A + Lambda)^-1 A (A + Lambda)^-1`` and (optionally) hat values
     ``h_j = w_j x_j^T (A + Lambda)^-1 x_j``, A = X^T W X.
@@ -135,7 +148,8 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
         gwork = np.empty(rows.shape[0])
         const = _loglik_const(y, r, ll)
         affine(Xt, b, log_sf, eta)
-        floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
+        _start_weights(y, eta, log_sf, a_g, log_floor, w, wz)
+        floored = 0
         d = np.nan
         dev_old = 0.0
         it = 0

@@ -98,7 +98,7 @@ def small_count_sums(r, hist, top):
 @njit(cache=True, error_model="numpy")
 def large_count_values(y, values, freq):
     """The distinct counts ``>= LGAMMA_TABLE`` of y into ``values`` with their multiplicities in
-    ``freq``; returns how many there are. Counts spanning a range up to 4 times the number of
+    ``freq``; returns how many there are. Counts spanning a range below the number of
     samples are tallied exactly (a gene's likelihood then evaluates each distinct count once);
     wider ranges are listed per sample with multiplicity 1."""
     m = y.shape[0]
@@ -111,7 +111,7 @@ def large_count_values(y, values, freq):
     if hi < lo:
         return 0
     n = 0
-    if hi - lo <= 4 * m:
+    if hi - lo < m:
         tally = np.zeros(int(hi - lo) + 1, dtype=np.int64)
         for j in range(m):
             if y[j] >= LGAMMA_TABLE:
