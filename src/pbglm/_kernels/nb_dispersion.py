@@ -161,6 +161,45 @@ def _dlog_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior):
     return dlp
 
 
+@njit(cache=True, error_model="numpy")
+def _line_search_gene(y, mu, rows, entry, p, a, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol, maxit):
+    """DESeq2's line search for one gene from ``a``; returns (a, proposals, initial lp, last lp)."""
+    gene, work = _gene(y, mu, rows.shape[0], p)
+    lp = _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior)
+    dlp = _dlog_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior)
+    lp0 = lp
+    kappa = kappa_0
+    it = 0
+    accepted = 0
+    for _t in range(maxit):
+        it += 1
+        a_propose = a + kappa * dlp
+        if a_propose < -30.0:
+            kappa = (-30.0 - a) / dlp
+        if a_propose > 10.0:
+            kappa = (10.0 - a) / dlp
+        a_new = a + kappa * dlp
+        lp_new = _log_post(a_new, gene, work, rows, entry, prior_mean, prior_var, use_prior)
+        theta_kappa = -lp_new
+        theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
+        if theta_kappa <= theta_hat_kappa:
+            accepted += 1
+            a = a_new
+            change = lp_new - lp
+            lp = lp_new
+            if change < tol:
+                break
+            if a < min_log_alpha:
+                break
+            dlp = _dlog_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior)
+            kappa = min(kappa * 1.1, kappa_0)
+            if accepted % 5 == 0:
+                kappa = kappa / 2.0
+        else:
+            kappa = kappa / 2.0
+    return a, it, lp0, lp
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_prior, min_log_alpha, kappa_0, tol,
                    maxit, out, iters, initial_lp, last_lp):
@@ -169,73 +208,41 @@ def fit_dispersion(Y, MU, rows, entry, p, log_alpha, prior_mean, prior_var, use_
     Outputs (G,): ``out`` log dispersion, ``iters`` proposals made (``== maxit``: not
     converged), ``initial_lp`` and ``last_lp``.
     """
-    G = Y.shape[0]
-    for g in prange(G):
-        gene, work = _gene(Y[g], MU[g], rows.shape[0], p)
-        pm = prior_mean[g]
-        a = log_alpha[g]
-        lp = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
-        dlp = _dlog_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
-        kappa = kappa_0
-        initial_lp[g] = lp
-        it = 0
-        accepted = 0
-        for _t in range(maxit):
-            it += 1
-            a_propose = a + kappa * dlp
-            if a_propose < -30.0:
-                kappa = (-30.0 - a) / dlp
-            if a_propose > 10.0:
-                kappa = (10.0 - a) / dlp
-            a_new = a + kappa * dlp
-            lp_new = _log_post(a_new, gene, work, rows, entry, pm, prior_var, use_prior)
-            theta_kappa = -lp_new
-            theta_hat_kappa = -lp - kappa * _EPSILON * dlp * dlp
-            if theta_kappa <= theta_hat_kappa:
-                accepted += 1
-                a = a_new
-                change = lp_new - lp
-                lp = lp_new
-                if change < tol:
-                    break
-                if a < min_log_alpha:
-                    break
-                dlp = _dlog_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
-                kappa = min(kappa * 1.1, kappa_0)
-                if accepted % 5 == 0:
-                    kappa = kappa / 2.0
-            else:
-                kappa = kappa / 2.0
-        out[g] = a
-        iters[g] = it
-        last_lp[g] = lp
+    for g in prange(Y.shape[0]):
+        out[g], iters[g], initial_lp[g], last_lp[g] = _line_search_gene(
+            Y[g], MU[g], rows, entry, p, log_alpha[g], prior_mean[g], prior_var, use_prior, min_log_alpha, kappa_0,
+            tol, maxit)
+
+
+@njit(cache=True, error_model="numpy")
+def _grid_gene(y, mu, rows, entry, p, grid, prior_mean, prior_var, use_prior):
+    """DESeq2's ``fitDispGrid`` for one gene: returns the best log dispersion."""
+    n = grid.shape[0]
+    delta = grid[1] - grid[0]
+    gene, work = _gene(y, mu, rows.shape[0], p)
+    a_hat = grid[0]
+    best = -np.inf
+    for t in range(n):
+        v = _log_post(grid[t], gene, work, rows, entry, prior_mean, prior_var, use_prior)
+        if v > best:
+            best = v
+            a_hat = grid[t]
+    lo = a_hat - delta
+    step = 2.0 * delta / (n - 1)
+    a_best = lo
+    best = -np.inf
+    for t in range(n):
+        a = lo + t * step
+        v = _log_post(a, gene, work, rows, entry, prior_mean, prior_var, use_prior)
+        if v > best:
+            best = v
+            a_best = a
+    return a_best
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def fit_dispersion_grid(Y, MU, rows, entry, p, grid, prior_mean, prior_var, use_prior, out):
     """DESeq2's ``fitDispGrid``: best of a coarse grid in log dispersion, then of a finer grid
     spanning one coarse step either side."""
-    G = Y.shape[0]
-    n = grid.shape[0]
-    delta = grid[1] - grid[0]
-    for g in prange(G):
-        gene, work = _gene(Y[g], MU[g], rows.shape[0], p)
-        pm = prior_mean[g]
-        a_hat = grid[0]
-        best = -np.inf
-        for t in range(n):
-            v = _log_post(grid[t], gene, work, rows, entry, pm, prior_var, use_prior)
-            if v > best:
-                best = v
-                a_hat = grid[t]
-        lo = a_hat - delta
-        step = 2.0 * delta / (n - 1)
-        a_best = lo
-        best = -np.inf
-        for t in range(n):
-            a = lo + t * step
-            v = _log_post(a, gene, work, rows, entry, pm, prior_var, use_prior)
-            if v > best:
-                best = v
-                a_best = a
-        out[g] = a_best
+    for g in prange(Y.shape[0]):
+        out[g] = _grid_gene(Y[g], MU[g], rows, entry, p, grid, prior_mean[g], prior_var, use_prior)

@@ -116,6 +116,78 @@ def _sandwich(rows, entry, w, lam, A, L, Ainv, cov, work, gwork, want_hat, hat_r
         hat_values(rows, entry, Ainv, w, p, hat_row, gwork)
 
 
+@njit(cache=True, error_model="numpy")
+def _irls_gene(y, alpha, b, Xt, log_sf, rows, entry, lam, maxit, tol, log_floor, large, want_hat, mu_out, hat_row,
+               cov):
+    """IRLS of one gene from the coefficients ``b`` (updated in place); fills ``mu_out``, ``hat_row``
+    (when ``want_hat``) and ``cov``; returns (iterations, deviance). See :func:`nb_glm_irls`."""
+    p, m = Xt.shape
+    r = 1.0 / alpha
+    eta = np.empty(m)
+    mu = np.empty(m)
+    w = np.empty(m)
+    wz = np.empty(m)
+    ll = np.empty(m)
+    A = np.empty((p, p))
+    L = np.empty((p, p))
+    Ainv = np.empty((p, p))
+    rhs = np.empty(p)
+    work = np.empty((2, p))
+    gwork = np.empty(rows.shape[0])
+    const = _loglik_const(y, r, ll)
+    affine(Xt, b, log_sf, eta)
+    _start_weights(y, eta, log_sf, alpha, log_floor, w, wz)
+    floored = 0
+    d = np.nan
+    dev_old = 0.0
+    it = 0
+    fresh = True  # w holds the weights at the current b
+    for t in range(maxit):
+        it += 1
+        gram(rows, entry, w, p, A, gwork)
+        cross(Xt, wz, rhs)
+        for k in range(p):
+            A[k, k] += lam[k]
+        if not cholesky(A, L):
+            b[:] = np.nan
+            it = maxit
+            break
+        cholesky_solve(L, rhs, b)
+        too_large = False
+        for k in range(p):
+            if not abs(b[k]) <= large:
+                too_large = True
+        if too_large:
+            it = maxit
+            fresh = False
+            break
+        affine(Xt, b, log_sf, eta)
+        floored = _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll)
+        d = -2.0 * (const + total(ll))
+        conv = abs(d - dev_old) / (abs(d) + 0.1)
+        if math.isnan(conv):
+            it = maxit
+            break
+        if t > 0 and conv < tol:
+            break
+        dev_old = d
+    if np.isnan(b[0]):
+        mu_out[:] = np.nan
+        hat_row[:] = np.nan
+        cov[:, :] = np.nan
+        return it, np.nan
+    if not fresh:
+        affine(Xt, b, log_sf, eta)
+        floored = _iteration_terms(y, eta, log_sf, alpha, r, log_floor, mu, w, wz, ll)
+        d = -2.0 * (const + total(ll))
+    _sandwich(rows, entry, w, lam, A, L, Ainv, cov, work, gwork, want_hat, hat_row)
+    if floored > 0:  # the reported means and deviance are unfloored
+        _iteration_terms(y, eta, log_sf, alpha, r, -np.inf, mu, w, wz, ll)
+        d = -2.0 * (const + total(ll))
+    mu_out[:] = mu
+    return it, d
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, minmu, large, want_hat, beta, mu_out, dev,
                 iters, hat, cov):
@@ -127,78 +199,8 @@ def nb_glm_irls(Y, log_sf, X, rows, entry, alpha, lam, beta_init, maxit, tol, mi
     ``want_hat``) and ``cov`` use the floored means of the last iteration.
     """
     Xt = np.ascontiguousarray(X.T)
-    G, m = Y.shape
-    p = X.shape[1]
     log_floor = math.log(minmu) if minmu > 0.0 else -np.inf
-    for g in prange(G):
-        y = Y[g]
-        a_g = alpha[g]
-        r = 1.0 / a_g
-        b = beta_init[g].copy()
-        eta = np.empty(m)
-        mu = np.empty(m)
-        w = np.empty(m)
-        wz = np.empty(m)
-        ll = np.empty(m)
-        A = np.empty((p, p))
-        L = np.empty((p, p))
-        Ainv = np.empty((p, p))
-        rhs = np.empty(p)
-        work = np.empty((2, p))
-        gwork = np.empty(rows.shape[0])
-        const = _loglik_const(y, r, ll)
-        affine(Xt, b, log_sf, eta)
-        _start_weights(y, eta, log_sf, a_g, log_floor, w, wz)
-        floored = 0
-        d = np.nan
-        dev_old = 0.0
-        it = 0
-        fresh = True  # w holds the weights at the current b
-        for t in range(maxit):
-            it += 1
-            gram(rows, entry, w, p, A, gwork)
-            cross(Xt, wz, rhs)
-            for k in range(p):
-                A[k, k] += lam[k]
-            if not cholesky(A, L):
-                b[:] = np.nan
-                it = maxit
-                break
-            cholesky_solve(L, rhs, b)
-            too_large = False
-            for k in range(p):
-                if not abs(b[k]) <= large:
-                    too_large = True
-            if too_large:
-                it = maxit
-                fresh = False
-                break
-            affine(Xt, b, log_sf, eta)
-            floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
-            d = -2.0 * (const + total(ll))
-            conv = abs(d - dev_old) / (abs(d) + 0.1)
-            if math.isnan(conv):
-                it = maxit
-                break
-            if t > 0 and conv < tol:
-                break
-            dev_old = d
-        iters[g] = it
-        for k in range(p):
-            beta[g, k] = b[k]
-        if np.isnan(b[0]):
-            mu_out[g, :] = np.nan
-            dev[g] = np.nan
-            hat[g, :] = np.nan
-            cov[g, :, :] = np.nan
-            continue
-        if not fresh:
-            affine(Xt, b, log_sf, eta)
-            floored = _iteration_terms(y, eta, log_sf, a_g, r, log_floor, mu, w, wz, ll)
-            d = -2.0 * (const + total(ll))
-        _sandwich(rows, entry, w, lam, A, L, Ainv, cov[g], work, gwork, want_hat, hat[g])
-        if floored > 0:  # the reported means and deviance are unfloored
-            _iteration_terms(y, eta, log_sf, a_g, r, -np.inf, mu, w, wz, ll)
-            d = -2.0 * (const + total(ll))
-        mu_out[g, :] = mu
-        dev[g] = d
+    for g in prange(Y.shape[0]):
+        beta[g] = beta_init[g]
+        iters[g], dev[g] = _irls_gene(Y[g], alpha[g], beta[g], Xt, log_sf, rows, entry, lam, maxit, tol, log_floor,
+                                      large, want_hat, mu_out[g], hat[g], cov[g])

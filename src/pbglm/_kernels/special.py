@@ -26,7 +26,7 @@ _HALF_LOG_2PI = 0.9189385332046727
 LOG_FACTORIAL = np.array([math.lgamma(k + 1.0) for k in range(LGAMMA_TABLE)])
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def stirling_lgamma(z, log_z, inv_z):
     """log Gamma(z) for z >= 10 from z, log z and 1/z (relative error < 1e-15)."""
     f = inv_z * inv_z
@@ -34,7 +34,7 @@ def stirling_lgamma(z, log_z, inv_z):
     return (z - 0.5) * log_z - z + _HALF_LOG_2PI + series
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def asymptotic_digamma(log_z, inv_z):
     """digamma(z) for z >= 6 from log z and 1/z."""
     f = inv_z * inv_z
@@ -130,21 +130,21 @@ def large_count_values(y, values, freq):
     return n
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def lgamma_diff_large(y, z, log_z, inv_z, lgamma_r):
     """``lgamma(y + r) - lgamma(r)`` (``z = y + r``) when y >= LGAMMA_TABLE, else 0."""
     v = stirling_lgamma(z, log_z, inv_z) - lgamma_r
     return v if y >= LGAMMA_TABLE else 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def digamma_diff_large(y, log_z, inv_z, digamma_r):
     """``digamma(y + r) - digamma(r)`` (``z = y + r``) when y >= DIGAMMA_TABLE, else 0."""
     v = asymptotic_digamma(log_z, inv_z) - digamma_r
     return v if y >= DIGAMMA_TABLE else 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy")
 def log_factorial_large(y):
     """``log(y!)`` when y >= LGAMMA_TABLE, else 0."""
     z = y + 1.0

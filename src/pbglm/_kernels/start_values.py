@@ -41,27 +41,31 @@ def _rough_terms(norm, fit, out):
         out[j] = (d * d - f) / (f * f)
 
 
+@njit(cache=True, error_model="numpy")
+def _start_gene(y, sf, Xt, pinv, zero, beta_init):
+    """One gene's starting values: fills ``beta_init``, returns (base mean, base variance, rough)."""
+    p, m = Xt.shape
+    norm = np.empty(m)
+    work = np.empty(m)
+    coef = np.empty(p)
+    fit = np.empty(m)
+    _normalise(y, sf, norm, work)
+    cross(pinv, work, beta_init)
+    mean = total(norm) / m
+    _squared_deviations(norm, mean, work)
+    var = total(work) / (m - 1)
+    cross(pinv, norm, coef)
+    affine(Xt, coef, zero, fit)
+    _rough_terms(norm, fit, work)
+    return mean, var, max(total(work) / (m - p), 0.0)
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def start_values(Y, sf, Xt, pinv, base_mean, base_var, rough, beta_init):
     """Fill (G,) ``base_mean``, ``base_var``, ``rough`` and (G, p) ``beta_init`` for every row of Y.
 
     ``Xt`` is the design transposed (p x m) and ``pinv`` its pseudo-inverse (p x m).
     """
-    G, m = Y.shape
-    p = Xt.shape[0]
-    zero = np.zeros(m)
-    for g in prange(G):
-        norm = np.empty(m)
-        work = np.empty(m)
-        coef = np.empty(p)
-        _normalise(Y[g], sf, norm, work)
-        cross(pinv, work, beta_init[g])
-        mean = total(norm) / m
-        base_mean[g] = mean
-        _squared_deviations(norm, mean, work)
-        base_var[g] = total(work) / (m - 1)
-        cross(pinv, norm, coef)
-        fit = np.empty(m)
-        affine(Xt, coef, zero, fit)
-        _rough_terms(norm, fit, work)
-        rough[g] = max(total(work) / (m - p), 0.0)
+    zero = np.zeros(Y.shape[1])
+    for g in prange(Y.shape[0]):
+        base_mean[g], base_var[g], rough[g] = _start_gene(Y[g], sf, Xt, pinv, zero, beta_init[g])
