@@ -24,29 +24,24 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 
-@intrinsic
-def _bits(typingctx, x):
-    """Reinterpret a float64 as uint64."""
-    if x != types.float64:
-        return None
+def _bitcast(source, target):
+    """An intrinsic reinterpreting the bits of a ``source`` scalar as ``target`` (same width)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.uint64))
+    @intrinsic
+    def cast(typingctx, x):
+        if x != source:
+            return None
 
-    return types.uint64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _from_bits(typingctx, x):
-    """Reinterpret a uint64 as float64."""
-    if x != types.uint64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.uint64), codegen
-
+_bits = _bitcast(types.float64, types.uint64)
+_from_bits = _bitcast(types.uint64, types.float64)
 
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10

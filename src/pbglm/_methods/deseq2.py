@@ -68,8 +68,8 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
     iters = np.empty(G, dtype=np.int64)
     hat = np.empty((G, m if want_hat else 0))
     cov = np.empty((G, p, p))
-    nb_glm_irls(counts, log_sf, X, rows, entry, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu, 30.0,
-                want_hat, beta, mu, dev, iters, hat, cov)
+    nb_glm_irls(counts, log_sf, X, rows, entry, alpha, lam, beta_init, opts.beta_maxit, opts.beta_tol, opts.min_mu,
+                30.0, want_hat, beta, mu, dev, iters, hat, cov)
     converged = iters < opts.beta_maxit
     var_ok = np.all(np.diagonal(cov, axis1=1, axis2=2) > 0, axis=1)
     stable = ~np.isnan(beta).any(axis=1)

@@ -78,7 +78,8 @@ def robust_dispersion(counts: np.ndarray, size_factors: np.ndarray, design: np.n
         bins = [2]
     members = np.concatenate(groups).astype(np.int64)
     starts = np.concatenate([[0], np.cumsum([len(gr) for gr in groups])]).astype(np.int64)
-    cuts = np.array([int(np.floor(len(gr) * trim_ratio[k])) for gr, k in zip(groups, bins)], dtype=np.int64)
+    cuts = np.array([int(np.floor(len(gr) * trim_ratio[k])) for gr, k in zip(groups, bins, strict=True)],
+                    dtype=np.int64)
     scales = np.array([scale_c[k] for k in bins])
     v = np.empty(counts.shape[0])
     mean = np.empty(counts.shape[0])
