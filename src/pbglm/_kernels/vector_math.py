@@ -15,6 +15,10 @@ Rules for callers, so the loops do vectorise and stay exact:
 
 Arguments are positive normal numbers for :func:`fast_log` (no zeros, infinities or NaN
 handling) and finite for :func:`fast_exp` (clamped to [-708, 709], so no overflow to inf).
+
+The edgeR kernels keep their own array versions (``edger_glm.vexp``/``vlog``, a division-free
+Taylor exp): routing them through these functions made the edgeR pipeline ~10% slower
+(2.09 s -> 2.31 s on 20,000 x 400, measured side by side).
 """
 
 from __future__ import annotations
