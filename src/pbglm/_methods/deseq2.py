@@ -48,10 +48,12 @@ class DESeq2Options:
 # --------------------------------------------------------------------------- GLM
 
 
-def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True) -> dict:
+def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True,
+            mu_out=None) -> dict:
     """NB GLM for every gene (DESeq2 ``fitNbinomGLMs`` without beta prior).
 
-    Returns coefficients (natural log), covariance (natural log), unfloored fitted means,
+    Returns coefficients (natural log), covariance (natural log), unfloored fitted means (written
+    into ``mu_out`` when given: a fresh count-sized array costs more than the fit's memory traffic),
     deviance, hat values (an empty (G, 0) array unless ``want_hat``), IRLS iterations and
     convergence flags. Genes whose IRLS fails are refit with L-BFGS-B, as DESeq2 does with ``optim``.
     """
@@ -63,7 +65,7 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
         beta_init = initial_beta(counts, size_factors, X)
     rows, entry = packed_outer(X)
     beta = np.empty((G, p))
-    mu = np.empty((G, m))
+    mu = np.empty((G, m)) if mu_out is None else mu_out
     dev = np.empty(G)
     iters = np.empty(G, dtype=np.int64)
     hat = np.empty((G, m if want_hat else 0))
@@ -123,11 +125,11 @@ def intercept_only_fit(counts, size_factors, alpha) -> dict:
     }
 
 
-def glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True) -> dict:
+def glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True, mu_out=None) -> dict:
     """Dispatch to the intercept-only shortcut or the IRLS fit."""
     if X.shape[1] == 1 and np.all(X == 1):
         return intercept_only_fit(counts, size_factors, alpha)
-    return fit_glm(counts, size_factors, X, alpha, opts, beta_init=beta_init, want_hat=want_hat)
+    return fit_glm(counts, size_factors, X, alpha, opts, beta_init=beta_init, want_hat=want_hat, mu_out=mu_out)
 
 
 # --------------------------------------------------------------------- dispersions
@@ -275,14 +277,16 @@ def trend_and_prior(base_mean, disp_gene, X, opts) -> dict:
             "var_log_disp": var_log_disp, "expected_var_log_disp": expected}
 
 
-def final_stage(stage: dict, sf, X, opts, trend_fn, prior_var, var_log_disp) -> tuple[dict, dict]:
+def final_stage(stage: dict, sf, X, opts, trend_fn, prior_var, var_log_disp, reuse_mu=False) -> tuple[dict, dict]:
     """Per-gene second stage: MAP dispersions (prior from the global step) and the NB GLM."""
     counts, mu, disp_gene = stage["counts"], stage["mu"], stage["dispersion_gene"]
     disp_fit = trend_fn(stage["base_mean"])
     logger.info("MAP dispersions")
     final, disp_map, outlier = map_dispersion(counts, mu, X, disp_gene, disp_fit, prior_var, var_log_disp, opts)
     logger.info("NB GLM fit")
-    fit = glm(counts, sf, X, final, opts, beta_init=stage["beta_init"])
+    # with reuse_mu, the final means overwrite the gene-wise ones (not needed after the MAP step);
+    # not on a dask worker, where a retried task must find the stage as it was
+    fit = glm(counts, sf, X, final, opts, beta_init=stage["beta_init"], mu_out=mu if reuse_mu else None)
     genes = {k: stage[k] for k in ("base_mean", "base_var", "dispersion_gene", "dispersion_gene_iter")}
     genes.update(dispersion_trend=disp_fit, dispersion_map=disp_map, dispersion=final, dispersion_outlier=outlier)
     return genes, fit
@@ -296,7 +300,7 @@ def _gene_fits(counts, sf, X, opts, trend=None, prior=None):
         trend, prior = info["trend_fn"], (info["prior_var"], info["var_log_disp"])
     else:
         info = {}
-    genes, fit = final_stage(stage, sf, X, opts, trend, *prior)
+    genes, fit = final_stage(stage, sf, X, opts, trend, *prior, reuse_mu=True)
     return genes, fit, info
 
 
