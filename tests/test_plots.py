@@ -402,7 +402,7 @@ def test_group_required_and_checked(pasilla_groups):
 
 def test_no_fit():
     a = pb.datasets.pasilla()[:, :50].copy()
-    with pytest.raises(KeyError, match="No pbglm fit stored under key_added='pbglm'.*tl.fit"):
+    with pytest.raises(KeyError, match="No pbglm fit stored under key='pbglm'.*tl.fit"):
         pb.pl.dispersions(a)
     with pytest.raises(KeyError, match="No pbglm fit"):
         pb.pl.volcano(a, "x")
@@ -429,5 +429,5 @@ def test_bad_arguments(airway, edger_like):
         pb.pl.volcano(pb.get.results(airway, DEX).drop(columns="padj"))
     with pytest.raises(TypeError, match="AnnData or a results DataFrame"):
         pb.pl.volcano(np.zeros(3))
-    with pytest.raises(KeyError, match="key_added='other'"):
-        pb.pl.design(airway, key_added="other")
+    with pytest.raises(KeyError, match="key='other'"):
+        pb.pl.design(airway, key="other")

@@ -6,9 +6,11 @@ import pandas as pd
 from anndata import AnnData
 
 from .._io import stored_tests, varm_key
+from .._renamed_keyword import renamed_keyword
 
 
-def results(adata: AnnData, name: str, *, key_added: str = "pbglm", sort_by: str | None = None) -> pd.DataFrame:
+@renamed_keyword("key_added", "key")
+def results(adata: AnnData, name: str, *, key: str = "pbglm", sort_by: str | None = None) -> pd.DataFrame:
     """Return one test's results.
 
     Parameters
@@ -16,8 +18,8 @@ def results(adata: AnnData, name: str, *, key_added: str = "pbglm", sort_by: str
     adata
         An AnnData on which :func:`pbglm.tl.test` was run.
     name
-        The test's name (see ``adata.uns[key_added]['tests']``).
-    key_added
+        The test's name (see ``adata.uns[key]['tests']``).
+    key
         Key of the fit.
     sort_by
         Optionally sort by this column (e.g. ``"pvalue"``), NaN last.
@@ -28,25 +30,25 @@ def results(adata: AnnData, name: str, *, key_added: str = "pbglm", sort_by: str
     (edgeR adds ``log_cpm``). For a per-group fit (``groupby``): a long table with a ``gene``
     column and a ``group`` column, one row per gene and group.
     """
-    tests = stored_tests(adata, key_added)
+    tests = stored_tests(adata, key)
     if name not in tests:
         stored = tests or "none (run pbglm.tl.test first)"
-        raise KeyError(f"No test named {name!r} under key {key_added!r}. Stored tests: {stored}.")
-    uns = adata.uns[key_added]
+        raise KeyError(f"No test named {name!r} under key {key!r}. Stored tests: {stored}.")
+    uns = adata.uns[key]
     if "groups" in uns:
         frames = []
         for g in uns["tests"][name].get("groups", []):
-            key = varm_key(key_added, f"test_{name}", g)
-            if key not in adata.varm:
+            slot = varm_key(key, f"test_{name}", g)
+            if slot not in adata.varm:
                 continue
-            df = pd.DataFrame(adata.varm[key]).copy()
+            df = pd.DataFrame(adata.varm[slot]).copy()
             df.insert(0, "group", g)
             df.insert(0, "gene", df.index.astype(str))
             frames.append(df.reset_index(drop=True))
         out = pd.concat(frames, ignore_index=True)
         out["group"] = pd.Categorical(out["group"], categories=list(dict.fromkeys(out["group"])))
     else:
-        out = pd.DataFrame(adata.varm[varm_key(key_added, f"test_{name}")]).copy()
+        out = pd.DataFrame(adata.varm[varm_key(key, f"test_{name}")]).copy()
     if sort_by is not None:
         if sort_by not in out.columns:
             raise KeyError(f"Cannot sort by {sort_by!r}; columns are {list(out.columns)}.")

@@ -13,17 +13,19 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from .._io import varm_key
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def coefficients(
     adata: AnnData,
     genes: str | Sequence[str],
     *,
     coefs: str | Sequence[str] | None = None,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     level: float = 0.95,
     gene_symbols: str | None = None,
@@ -44,7 +46,7 @@ def coefficients(
         One or a few var names (or labels in ``.var[gene_symbols]``).
     coefs
         Coefficients (design columns) to show; default every column except ``Intercept``.
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits: the group whose coefficients to show.
@@ -56,16 +58,16 @@ def coefficients(
         Colormap giving one colour per gene.
     {ax_return}
     """
-    uns = fit_record(adata, key_added)
-    group = check_group(adata, key_added, group, needed_for="pl.coefficients")
+    uns = fit_record(adata, key)
+    group = check_group(adata, key, group, needed_for="pl.coefficients")
     record = uns if group is None else uns["groups"][group]
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}.")
     labels = gene_labels(adata, gene_symbols)
     names = resolve_genes(adata.var_names, genes, labels)
     names = list(dict.fromkeys(names))
-    coef = pd.DataFrame(adata.varm[varm_key(key_added, "coef", group)])
-    se = pd.DataFrame(adata.varm[varm_key(key_added, "se", group)])
+    coef = pd.DataFrame(adata.varm[varm_key(key, "coef", group)])
+    se = pd.DataFrame(adata.varm[varm_key(key, "se", group)])
     columns = [str(c) for c in record["design_columns"]]
     coef.columns = se.columns = columns
     if coefs is None:

@@ -12,6 +12,7 @@ from matplotlib.ticker import FuncFormatter
 from scipy import sparse
 
 from .._io import get_matrix
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
 
@@ -29,6 +30,7 @@ def _column(X, j: int) -> np.ndarray:
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def counts(
     adata: AnnData,
     gene: str,
@@ -36,7 +38,7 @@ def counts(
     by: str | None = None,
     paired_by: str | None = None,
     layer: str | None = None,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     normalize: bool = True,
     log: bool = True,
@@ -69,12 +71,12 @@ def counts(
         points are then coloured by it.
     layer
         Layer with the raw counts; default: the layer the fit used (``X`` when there is no fit).
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits: plot the samples of this group, normalised with its size factors.
     normalize
-        Divide counts by the fit's size factors (``.obs[f'{key_added}_size_factor']``).
+        Divide counts by the fit's size factors (``.obs[f'{key}_size_factor']``).
     log
         Log-scale y axis; ``pseudocount`` is added so that zeros can be shown.
     pseudocount
@@ -97,14 +99,14 @@ def counts(
         raise TypeError(f"gene must be one gene name (str), got {type(gene).__name__}.")
     labels = gene_labels(adata, gene_symbols)
     name = resolve_genes(adata.var_names, gene, labels)[0]
-    has_fit = key_added in adata.uns
+    has_fit = key in adata.uns
     record = None
     if has_fit:
-        uns = fit_record(adata, key_added)
-        group = check_group(adata, key_added, group, needed_for="pl.counts")
+        uns = fit_record(adata, key)
+        group = check_group(adata, key, group, needed_for="pl.counts")
         record = uns if group is None else uns["groups"][group]
     elif group is not None:
-        raise ValueError(f"group={group!r} was given, but there is no fit under key_added={key_added!r}.")
+        raise ValueError(f"group={group!r} was given, but there is no fit under key={key!r}.")
     if by is None:
         factors = list(record.get("factors", {})) if record is not None else []
         if not factors:
@@ -125,7 +127,7 @@ def counts(
     y = _column(X, adata.var_names.get_loc(name))[mask]
     obs = adata.obs.loc[mask]
     if normalize:
-        sf_col = f"{key_added}_size_factor"
+        sf_col = f"{key}_size_factor"
         if sf_col not in adata.obs.columns:
             raise KeyError(
                 f"No size factors in .obs[{sf_col!r}]: run pbglm.tl.fit first, or pass normalize=False for raw counts."

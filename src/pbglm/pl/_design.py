@@ -11,15 +11,17 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, new_axes, root_figure
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def design(
     adata: AnnData,
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     obs_columns: Sequence[str] | None = None,
     annotate: bool | None = None,
@@ -33,7 +35,7 @@ def design(
     ----------
     adata
         An AnnData fit by :func:`pbglm.tl.fit`.
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits: the group whose design to show.
@@ -47,8 +49,8 @@ def design(
         entries, e.g. numeric covariates or contrast coding).
     {ax_return}
     """
-    uns = fit_record(adata, key_added)
-    group = check_group(adata, key_added, group, needed_for="pl.design")
+    uns = fit_record(adata, key)
+    group = check_group(adata, key, group, needed_for="pl.design")
     record = uns if group is None else uns["groups"][group]
     frame = pd.DataFrame(record["design"])
     values = frame.to_numpy(dtype=float)

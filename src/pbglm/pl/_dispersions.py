@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import finish, gene_table, legend_outside, method_of, new_axes
 
@@ -23,10 +24,11 @@ _EDGER_QL = ("ave_log_cpm", "ql_dispersion", "ql_dispersion_post", "ql_dispersio
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def dispersions(
     adata: AnnData,
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     kind: Literal["auto", "deseq2", "bcv", "ql"] = "auto",
     ymin: float | None = None,
@@ -51,7 +53,7 @@ def dispersions(
     ----------
     adata
         An AnnData fit by :func:`pbglm.tl.fit`.
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits: the group to plot.
@@ -64,8 +66,8 @@ def dispersions(
         Marker size (points^2).
     {ax_return}
     """
-    genes, record, group = gene_table(adata, key_added, group)
-    method = method_of(adata.uns[key_added], record)
+    genes, record, group = gene_table(adata, key, group)
+    method = method_of(adata.uns[key], record)
     kinds = ("auto", "deseq2", "bcv", "ql")
     if kind not in kinds:
         raise ValueError(f"kind must be one of {kinds}, got {kind!r}.")

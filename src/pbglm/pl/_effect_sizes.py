@@ -13,33 +13,34 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import check_test, finish, fit_groups, fit_record, gene_labels, new_axes, resolve_genes, test_table
 
 
-def _columns(adata: AnnData, tests, key_added: str, groups) -> dict[str, pd.DataFrame]:
+def _columns(adata: AnnData, tests, key: str, groups) -> dict[str, pd.DataFrame]:
     """Column label -> results table, for several tests or for the groups of one test."""
-    uns = fit_record(adata, key_added)
+    uns = fit_record(adata, key)
     fitted = fit_groups(uns)
     single = isinstance(tests, str)
     tests = [tests] if single else list(tests)
     if not tests:
         raise ValueError("tests is empty; pass one test name (per-group fit) or several test names.")
     for t in tests:
-        check_test(adata, t, key_added)
+        check_test(adata, t, key)
     if fitted is None:
         if groups is not None:
             raise ValueError(
-                f"groups={list(groups)} was given, but the fit under key_added={key_added!r} has no groups "
+                f"groups={list(groups)} was given, but the fit under key={key!r} has no groups "
                 "(pbglm.tl.fit was run without groupby=)."
             )
         if single:
             raise ValueError(
                 f"A single test ({tests[0]!r}) gives one column: a genes x groups plot needs a per-group fit "
-                f"(pbglm.tl.fit(..., groupby=)), and the fit under key_added={key_added!r} has no groups. "
+                f"(pbglm.tl.fit(..., groupby=)), and the fit under key={key!r} has no groups. "
                 "Pass several test names to compare contrasts."
             )
-        return {t: test_table(adata, t, key_added, None)[0] for t in tests}
+        return {t: test_table(adata, t, key, None)[0] for t in tests}
     out = {}
     for t in tests:
         run_in = [str(g) for g in uns["tests"][t].get("groups", fitted)]
@@ -50,16 +51,17 @@ def _columns(adata: AnnData, tests, key_added: str, groups) -> dict[str, pd.Data
         for g in wanted:
             if g not in run_in:
                 raise KeyError(f"Test {t!r} was not run in group {g!r}; it was run in {run_in}.")
-            out[g if single else f"{t} ({g})"] = test_table(adata, t, key_added, g)[0]
+            out[g if single else f"{t} ({g})"] = test_table(adata, t, key, g)[0]
     return out
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def effect_sizes(
     adata: AnnData,
     tests: str | Sequence[str],
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     groups: Sequence[str] | None = None,
     genes: Sequence[str] | None = None,
     n_top: int = 20,
@@ -87,7 +89,7 @@ def effect_sizes(
         An AnnData with stored tests.
     tests
         Several test names, or one test name of a per-group fit.
-    key_added
+    key
         Key of the fit.
     groups
         Per-group fits: only these groups (default: every group the test was run in).
@@ -115,7 +117,7 @@ def effect_sizes(
         raise ValueError(f"kind must be 'heatmap' or 'dots', got {kind!r}.")
     if order not in ("cluster", "lfc", "given"):
         raise ValueError(f"order must be 'cluster', 'lfc' or 'given', got {order!r}.")
-    cols = _columns(adata, tests, key_added, groups)
+    cols = _columns(adata, tests, key, groups)
     labels = gene_labels(adata, gene_symbols)
     names = list(cols)
     lfc = pd.DataFrame({c: t["log2fc"] for c, t in cols.items()}, index=adata.var_names)

@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import (
     DOWN,
@@ -27,11 +28,12 @@ from ._utils import (
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def ma(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     x: str = "base_mean",
     alpha: float = 0.1,
@@ -56,7 +58,7 @@ def ma(
         An AnnData with stored tests, or a results table as returned by :func:`pbglm.get.results`.
     test
         Name of the stored test; may be omitted when only one is stored (or ``data`` is a table).
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits or long per-group tables: the group to plot.
@@ -81,7 +83,7 @@ def ma(
         Marker size (points^2).
     {ax_return}
     """
-    df, labels, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=gene_symbols)
+    df, labels, title = results_frame(data, test, key=key, group=group, gene_symbols=gene_symbols)
     if x not in df.columns:
         raise KeyError(f"x={x!r} is not a column of the results; columns are {list(df.columns)}.")
     if alpha <= 0 or alpha >= 1:

@@ -8,16 +8,18 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import DOWN, NS, finish, fmt_count, legend_outside, new_axes, results_frame
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def pvalue_hist(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     bins: int = 20,
     show_filtered: bool = True,
@@ -38,7 +40,7 @@ def pvalue_hist(
         An AnnData with stored tests, or a results table as returned by :func:`pbglm.get.results`.
     test
         Name of the stored test; may be omitted when only one is stored (or ``data`` is a table).
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits or long per-group tables: the group to plot.
@@ -50,7 +52,7 @@ def pvalue_hist(
         Colours of tested and of filtered genes.
     {ax_return}
     """
-    df, _, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=None)
+    df, _, title = results_frame(data, test, key=key, group=group, gene_symbols=None)
     if bins < 1:
         raise ValueError(f"bins must be >= 1, got {bins}.")
     p = df["pvalue"].to_numpy(dtype=float)

@@ -52,18 +52,18 @@ def legend_outside(ax: Axes, **kwargs):
     return ax.legend(**opts)
 
 
-def fit_record(adata: AnnData, key_added: str) -> Mapping:
-    """``adata.uns[key_added]`` of a fit, with a clear error when there is none."""
+def fit_record(adata: AnnData, key: str) -> Mapping:
+    """``adata.uns[key]`` of a fit, with a clear error when there is none."""
     if not isinstance(adata, AnnData):
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
-    uns = adata.uns.get(key_added)
+    uns = adata.uns.get(key)
     if not isinstance(uns, Mapping) or ("design_columns" not in uns and "groups" not in uns):
         others = [
             k for k, v in adata.uns.items() if isinstance(v, Mapping) and ("design_columns" in v or "groups" in v)
         ]
-        hint = f" Fits are stored under key_added={others}." if others else ""
+        hint = f" Fits are stored under key={others}." if others else ""
         raise KeyError(
-            f"No pbglm fit stored under key_added={key_added!r}: run pbglm.tl.fit(adata, design) first.{hint}"
+            f"No pbglm fit stored under key={key!r}: run pbglm.tl.fit(adata, design) first.{hint}"
         )
     return uns
 
@@ -73,20 +73,20 @@ def fit_groups(uns: Mapping) -> list[str] | None:
     return [str(g) for g in uns["groups"]] if "groups" in uns else None
 
 
-def check_group(adata: AnnData, key_added: str, group, *, needed_for: str = "this plot") -> str | None:
+def check_group(adata: AnnData, key: str, group, *, needed_for: str = "this plot") -> str | None:
     """Validate ``group`` against the fit: required for per-group fits, refused otherwise."""
-    uns = fit_record(adata, key_added)
+    uns = fit_record(adata, key)
     groups = fit_groups(uns)
     if groups is None:
         if group is not None:
             raise ValueError(
-                f"group={group!r} was given, but the fit under key_added={key_added!r} has no groups "
+                f"group={group!r} was given, but the fit under key={key!r} has no groups "
                 "(pbglm.tl.fit was run without groupby=)."
             )
         return None
     if group is None:
         raise ValueError(
-            f"The fit under key_added={key_added!r} is per group (groupby={uns.get('groupby')!r}); "
+            f"The fit under key={key!r} is per group (groupby={uns.get('groupby')!r}); "
             f"{needed_for} needs group= one of {groups}."
         )
     if str(group) not in groups:
@@ -96,10 +96,10 @@ def check_group(adata: AnnData, key_added: str, group, *, needed_for: str = "thi
     return str(group)
 
 
-def check_test(adata: AnnData, test: str | None, key_added: str) -> str:
+def check_test(adata: AnnData, test: str | None, key: str) -> str:
     """The name of a stored test (the only one when ``test`` is ``None``)."""
-    fit_record(adata, key_added)
-    tests = stored_tests(adata, key_added)
+    fit_record(adata, key)
+    tests = stored_tests(adata, key)
     stored = tests or "none (run pbglm.tl.test first)"
     if test is None:
         if len(tests) == 1:
@@ -108,33 +108,33 @@ def check_test(adata: AnnData, test: str | None, key_added: str) -> str:
     if not isinstance(test, str):
         raise TypeError(f"test must be a test name (str), got {type(test).__name__}.")
     if test not in tests:
-        raise KeyError(f"No test named {test!r} under key_added={key_added!r}. Stored tests: {stored}.")
+        raise KeyError(f"No test named {test!r} under key={key!r}. Stored tests: {stored}.")
     return test
 
 
-def test_table(adata: AnnData, test: str | None, key_added: str, group) -> tuple[pd.DataFrame, str, str | None]:
+def test_table(adata: AnnData, test: str | None, key: str, group) -> tuple[pd.DataFrame, str, str | None]:
     """One stored test's table (indexed by gene), its name and its group."""
-    test = check_test(adata, test, key_added)
-    group = check_group(adata, key_added, group, needed_for=f"plotting test {test!r}")
+    test = check_test(adata, test, key)
+    group = check_group(adata, key, group, needed_for=f"plotting test {test!r}")
     if group is not None:
-        key = varm_key(key_added, f"test_{test}", group)
-        if key not in adata.varm:
-            run_in = list(adata.uns[key_added]["tests"][test].get("groups", []))
+        slot = varm_key(key, f"test_{test}", group)
+        if slot not in adata.varm:
+            run_in = list(adata.uns[key]["tests"][test].get("groups", []))
             raise KeyError(f"Test {test!r} was not run in group {group!r}; it was run in {run_in}.")
     else:
-        key = varm_key(key_added, f"test_{test}")
-    return pd.DataFrame(adata.varm[key]), test, group
+        slot = varm_key(key, f"test_{test}")
+    return pd.DataFrame(adata.varm[slot]), test, group
 
 
-def gene_table(adata: AnnData, key_added: str, group) -> tuple[pd.DataFrame, Mapping, str | None]:
+def gene_table(adata: AnnData, key: str, group) -> tuple[pd.DataFrame, Mapping, str | None]:
     """Per-gene fields of a fit (``base_mean``, ``dispersion``, ...), the fit's record and its group."""
-    uns = fit_record(adata, key_added)
-    group = check_group(adata, key_added, group)
+    uns = fit_record(adata, key)
+    group = check_group(adata, key, group)
     if group is None:
-        prefix = f"{key_added}_"
+        prefix = f"{key}_"
         cols = {c[len(prefix) :]: adata.var[c] for c in adata.var.columns if c.startswith(prefix)}
         return pd.DataFrame(cols, index=adata.var_names), uns, None
-    return pd.DataFrame(adata.varm[varm_key(key_added, "genes", group)]), uns["groups"][group], group
+    return pd.DataFrame(adata.varm[varm_key(key, "genes", group)]), uns["groups"][group], group
 
 
 def method_of(uns: Mapping, record: Mapping) -> str:
@@ -143,7 +143,7 @@ def method_of(uns: Mapping, record: Mapping) -> str:
 
 
 def results_frame(
-    data: AnnData | pd.DataFrame, test: str | None, *, key_added: str, group, gene_symbols: str | None
+    data: AnnData | pd.DataFrame, test: str | None, *, key: str, group, gene_symbols: str | None
 ) -> tuple[pd.DataFrame, pd.Series, str]:
     """A results table indexed by gene, the label of each gene and a title.
 
@@ -177,7 +177,7 @@ def results_frame(
         return df, labels, title
     if not isinstance(data, AnnData):
         raise TypeError(f"Expected an AnnData or a results DataFrame, got {type(data).__name__}.")
-    df, test, group = test_table(data, test, key_added, group)
+    df, test, group = test_table(data, test, key, group)
     labels = gene_labels(data, gene_symbols)
     return df, labels, test if group is None else f"{test} ({group})"
 

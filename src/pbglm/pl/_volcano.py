@@ -11,6 +11,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import (
     DOWN,
@@ -28,11 +29,12 @@ from ._utils import (
 
 
 @shared_docs
+@renamed_keyword("key_added", "key")
 def volcano(
     data: AnnData | pd.DataFrame,
     test: str | None = None,
     *,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     group: str | None = None,
     use_padj: bool = True,
     alpha: float = 0.1,
@@ -60,7 +62,7 @@ def volcano(
         :func:`pbglm.get.results` (columns ``log2fc``, ``pvalue`` and, for ``use_padj``, ``padj``).
     test
         Name of the stored test; may be omitted when only one is stored (or ``data`` is a table).
-    key_added
+    key
         Key of the fit.
     group
         For per-group fits (``tl.fit(..., groupby=)``) or long per-group tables: the group to plot.
@@ -84,7 +86,7 @@ def volcano(
         Marker size (points^2).
     {ax_return}
     """
-    df, labels, title = results_frame(data, test, key_added=key_added, group=group, gene_symbols=gene_symbols)
+    df, labels, title = results_frame(data, test, key=key, group=group, gene_symbols=gene_symbols)
     if alpha <= 0 or alpha >= 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}.")
     if lfc_threshold < 0:

@@ -16,6 +16,7 @@ from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, stored_fits,
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
 from .._methods.edger_fit import test_edger_design
+from .._renamed_keyword import renamed_keyword
 from .._settings import settings
 
 logger = logging.getLogger("pbglm")
@@ -128,6 +129,7 @@ def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold,
                              sample_info=sample_info)
 
 
+@renamed_keyword("key_added", "key")
 def test(
     adata: AnnData,
     contrast=None,
@@ -142,7 +144,7 @@ def test(
     use_t: bool = False,
     cooks_filter: bool = True,
     independent_filter: bool = True,
-    key_added: str = "pbglm",
+    key: str = "pbglm",
     copy: bool = False,
 ) -> AnnData | None:
     """Test a contrast (Wald / QL F) or a nested model (likelihood-ratio) for every gene.
@@ -177,7 +179,7 @@ def test(
         DESeq2: t distribution with m - p degrees of freedom instead of the normal (``useT``).
     cooks_filter, independent_filter
         DESeq2's Cook's outlier filter and independent filtering on the mean count.
-    key_added
+    key
         Key of the fit to test.
     copy
         Return a modified copy instead of writing into ``adata``.
@@ -193,8 +195,8 @@ def test(
         adata = adata.copy()
     if reduced is not None and drop is not None:
         raise ValueError("Give either reduced= or drop=, not both.")
-    fits = stored_fits(adata, key_added)
-    method = str(adata.uns[key_added]["method"])
+    fits = stored_fits(adata, key)
+    method = str(adata.uns[key]["method"])
     if contrast is None and reduced is None and drop is None:
         raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
     if lfc_threshold < 0:
@@ -231,7 +233,7 @@ def test(
                     X0, _ = _reduced_matrix(adata, fit, reduced, None)
                     coefs = _coefs_not_in(fit, X0)
                 table, params = _test_edger(adata, fit, vec, desc, kind=kind or "qlf", coefs=coefs,
-                                            lfc_threshold=lfc_threshold, key=key_added)
+                                            lfc_threshold=lfc_threshold, key=key)
         except (KeyError, ValueError) as err:
             if fit.group is None:
                 raise
@@ -250,13 +252,13 @@ def test(
         warnings.warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning,
                       stacklevel=2)
     for group, (frame, params) in results.items():
-        write_test(adata, frame, key=key_added, name=test_name, params=params if group is None else {}, group=group)
+        write_test(adata, frame, key=key, name=test_name, params=params if group is None else {}, group=group)
     if fits[0].group is not None:
-        tests = adata.uns[key_added].setdefault("tests", {})
+        tests = adata.uns[key].setdefault("tests", {})
         tests[test_name] = {**to_plain(record_params), "groups": list(map(str, results)),
                             "skipped": {str(k): v for k, v in skipped.items()}}
         for group, (_, params) in results.items():
-            adata.uns[key_added]["groups"][group].setdefault("tests", {})[test_name] = to_plain(params)
+            adata.uns[key]["groups"][group].setdefault("tests", {})[test_name] = to_plain(params)
     logger.info("stored test %r", test_name)
     return adata if copy else None
 
