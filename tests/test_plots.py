@@ -150,6 +150,20 @@ def test_volcano(airway, check_image):
     check_image(pb.pl.volcano(airway, DEX), "volcano")
 
 
+def test_volcano_and_ma_count_what_the_summary_counts(airway):
+    """Default volcano and MA colour the genes with padj < 0.1: the demo's 4,819 (2,604 up, 2,215 down)."""
+    res = pb.get.results(airway, DEX)
+    sig = res[res["padj"] < 0.1]
+    want = {"up": int((sig["log2fc"] > 0).sum()), "down": int((sig["log2fc"] < 0).sum())}
+    assert want["up"] + want["down"] == 4819
+    for ax in (pb.pl.volcano(airway, DEX), pb.pl.ma(airway, DEX)):
+        legend = ax.get_legend()
+        assert legend.get_title().get_text() == "padj < 0.1"
+        got = {t.get_text().split()[0]: int(t.get_text().split("(")[1].rstrip(")").replace(",", ""))
+               for t in legend.get_texts()}
+        assert got["up"] == want["up"] and got["down"] == want["down"]
+
+
 def test_volcano_table_with_zero_pvalues(airway, check_image):
     df = pb.get.results(airway, DEX)
     df.loc[df["pvalue"].nsmallest(3).index, "pvalue"] = 0.0
