@@ -13,6 +13,8 @@ def test_demo_writes_results_and_volcano(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "significant at 10% FDR: 4819" in out  # DESeq2 1.38: 4,819 genes with padj < 0.1
+    assert "significant at 10% FDR: 4819 (2604 up, 2215 down)" in out  # what the volcano colours
+    assert "SPARCL1" in out  # the top gene, ENSG00000152583, by its symbol
     res = pd.read_csv(tmp_path / "results.csv", index_col=0)
     assert list(res.columns) == ["base_mean", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
     assert (tmp_path / "volcano.png").stat().st_size > 10_000

@@ -329,6 +329,45 @@ def test_gene_symbols(airway):
     assert ax.get_title() == tested
 
 
+def _all_text(fig) -> set[str]:
+    texts = {t.get_text() for t in fig.findobj(Text)}
+    return {line for t in texts for line in t.split("\n")}
+
+
+@pytest.mark.parametrize(
+    "plot",
+    [
+        lambda a: pb.pl.volcano(a, DEX, n_top=10, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.ma(a, DEX, n_top=10, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.effect_sizes(a, [DEX, "dex_lrt"], genes=TOP3, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.coefficients(a, ["SPARCL1", "DUSP1"], gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.counts(a, "DUSP1", gene_symbols="symbol", return_fig=True),
+    ],
+    ids=["volcano", "ma", "effect_sizes", "coefficients", "counts"],
+)
+def test_bundled_symbols_label_every_gene_plot(airway, plot):
+    texts = _all_text(plot(airway))
+    assert "DUSP1" in texts  # ENSG00000120129
+    assert not any(t.startswith("ENSG") for t in texts) and "nan" not in texts
+
+
+def test_airway_symbols():
+    a = pb.datasets.airway()
+    sym = a.var["symbol"]
+    assert sym["ENSG00000152583"] == "SPARCL1" and sym["ENSG00000120129"] == "DUSP1"
+    assert int(sym.notna().sum()) == 35_329 and sym.isna().sum() == a.n_vars - 35_329
+
+
+def test_gene_without_symbol_keeps_its_id(airway):
+    res = pb.get.results(airway, DEX)
+    unnamed = res.index[res["padj"].notna().to_numpy() & airway.var["symbol"].isna().to_numpy()][0]
+    ax = pb.pl.volcano(airway, DEX, n_top=0, genes=[unnamed], gene_symbols="symbol")
+    assert {t.get_text() for t in ax.texts} == {unnamed}
+    table = res.assign(symbol=airway.var["symbol"])
+    ax = pb.pl.volcano(table, n_top=0, genes=[unnamed], gene_symbols="symbol")
+    assert {t.get_text() for t in ax.texts} == {unnamed}
+
+
 def test_ma_log_cpm_axis(airway):
     df = pb.get.results(airway, DEX)
     df["log_cpm"] = np.log2(df["base_mean"] + 0.5)

@@ -175,20 +175,23 @@ def _parse_contrast(text: str | None):
     return tuple(parts) if len(parts) == 3 else text
 
 
-def _summary(res: pd.DataFrame, name: str, alpha: float, n_top: int = 10, lfc: float = 1.0) -> str:
+def _summary(res: pd.DataFrame, name: str, alpha: float, n_top: int = 10, lfc: float = 1.0,
+             symbols: pd.Series | None = None) -> str:
     tested = int(res["pvalue"].notna().sum())
     sig = res[res["padj"] < alpha]
     up, down = int((sig["log2fc"] > 0).sum()), int((sig["log2fc"] < 0).sum())
     big = sig[sig["log2fc"].abs() > lfc]
     big_up, big_down = int((big["log2fc"] > 0).sum()), int((big["log2fc"] < 0).sum())
-    top = res.dropna(subset=["padj"]).sort_values("padj").head(n_top)
+    top = res.dropna(subset=["padj"]).sort_values("padj").head(n_top)[["base_mean", "log2fc", "pvalue", "padj"]]
+    if symbols is not None:
+        top.insert(0, "symbol", symbols.reindex(top.index).fillna(""))
     lines = [
         f"test: {name}",
         f"genes tested: {tested} of {len(res)}",
         f"significant at {alpha:.0%} FDR: {len(sig)} ({up} up, {down} down)",
         f"  of which |log2FC| > {lfc:g}: {len(big)} ({big_up} up, {big_down} down)",
         "top genes:",
-        top[["base_mean", "log2fc", "pvalue", "padj"]].to_string(float_format=lambda v: f"{v:.4g}"),
+        top.to_string(float_format=lambda v: f"{v:.4g}"),
     ]
     return "\n".join(lines)
 
@@ -225,7 +228,8 @@ def _run(adata, design: str, contrast, *, method: str, reduced: str | None, laye
     fig = pb.pl.volcano(adata, name, alpha=alpha, gene_symbols=gene_symbols, return_fig=True)
     fig.savefig(out / "volcano.png", dpi=150, bbox_inches="tight")
     plt.close(fig)
-    sys.stdout.write(_summary(res, name, alpha) + "\n")
+    symbols = adata.var[gene_symbols] if gene_symbols is not None else None
+    sys.stdout.write(_summary(res, name, alpha, symbols=symbols) + "\n")
     sys.stdout.write(f"wrote {out / 'results.csv'} and {out / 'volcano.png'}\n")
     return 0
 
