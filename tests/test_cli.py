@@ -72,6 +72,15 @@ def _error_line(capsys) -> str:
     return err[-1]
 
 
+def test_formula_error_is_one_line(pasilla_tables, capsys):
+    d = pasilla_tables
+    code = main(["run", "--input", str(d / "pasilla.h5ad"), "--design", "~ condition +", "--contrast",
+                 "condition,treated,untreated", "--out", str(d / "x")])
+    assert code == 2
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if not line.startswith("compiling numba")]
+    assert len(err) == 1 and err[0].startswith("pbglm: error: ") and "\x1b[" not in err[0]
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["--version"])

@@ -154,12 +154,13 @@ def _check_design_columns(adata, design: str, option: str) -> None:
 
 
 def _plain(err: BaseException) -> str:
-    """An exception's message without KeyError's quotes or ANSI colour codes."""
+    """An exception's message on one line, without KeyError's quotes or ANSI colour codes."""
     if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str):
         text = err.args[0]
     else:
         text = str(err)
-    return re.sub(r"\x1b\[[0-9;]*m", "", text).strip()
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    return re.sub(r"\s*\n\s*", " ", text.strip())
 
 
 def _cli_words(text: str) -> str:
