@@ -104,8 +104,9 @@ def _load_tables(counts_path: str, samples_path: str):
             f"none of the {len(wanted)} sample names in the first column of --samples ({_names(wanted, 3)}) is a "
             f"column or row name of --counts (columns: {_names(counts.columns, 3)}; rows: {_names(counts.index, 3)})."
         )
+    unit = "column"
     if in_rows > in_cols:  # samples in rows
-        counts = counts.T
+        counts, unit = counts.T, "row"
     have = list(counts.columns)
     missing = [s for s in wanted if s not in set(have)]
     extra = [s for s in have if s not in set(wanted)]
@@ -115,7 +116,7 @@ def _load_tables(counts_path: str, samples_path: str):
             parts.append(f"{len(missing)} sample(s) of --samples have no counts in --counts: {_names(missing)}")
         if extra:
             parts.append(f"{len(extra)} sample(s) of --counts are not in --samples: {_names(extra)}")
-        raise CliError("; ".join(parts) + ". Give every sample a count column and a row in --samples.")
+        raise CliError("; ".join(parts) + f". Give every sample a {unit} of counts and a row in --samples.")
     counts = counts.loc[:, wanted]
     values = _check_counts(counts)
     return ad.AnnData(X=values.T.copy(), obs=samples, var=pd.DataFrame(index=counts.index))
