@@ -218,6 +218,9 @@ def _run(adata, design: str, contrast, *, method: str, reduced: str | None, laye
 
     import pbglm as pb
 
+    from ._compile_notice import notify_compile
+
+    notify_compile(method, stream=sys.stderr)  # before tl.fit, which then only logs it
     pb.tl.fit(adata, design, method=method, layer=layer)
     if reduced is not None:
         pb.tl.test(adata, reduced=reduced, name="lrt", alpha=alpha)
@@ -276,9 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--alpha must be between 0 and 1 (an FDR level such as 0.1), got {args.alpha:g}")
     try:
         out = _out_dir(args.out)
-        from ._compile_notice import notify_compile
-
-        notify_compile(args.method, stream=sys.stderr)
         if args.command == "demo":
             import pbglm as pb
 
