@@ -17,6 +17,7 @@ with ``groupby``
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,17 +28,60 @@ from scipy import sparse
 from ._design import Design
 from ._methods._result import FitResult
 
+logger = logging.getLogger("pbglm")
+
 TEST_COLUMNS = ["base_mean", "log2fc", "lfc_se", "stat", "pvalue", "padj"]
 
 
+def _only_count_layer(adata: AnnData) -> str:
+    """With ``X`` empty: the only layer of non-negative integer values (not one pbglm wrote), or an error."""
+    written = set()  # layers of replaced outlier counts written by tl.fit (under any key)
+    for rec in adata.uns.values():
+        if isinstance(rec, dict):
+            for r in [rec, *(rec.get("groups") or {}).values()]:
+                if isinstance(r, dict) and isinstance(r.get("replaced_counts_layer"), str):
+                    written.add(r["replaced_counts_layer"])
+    layers = [name for name in adata.layers.keys() if name not in written]
+    integer = []
+    for name in layers:
+        M = adata.layers[name]
+        if hasattr(M, "compute") and not np.issubdtype(M.dtype, np.integer):
+            continue  # a lazy float layer is not read just to guess
+        v = M.data if sparse.issparse(M) else np.asarray(M)
+        if np.issubdtype(v.dtype, np.number) and (v.size == 0 or (np.isfinite(v).all() and v.min() >= 0
+                                                                  and np.array_equal(v, np.round(v)))):
+            integer.append(name)
+    if len(integer) == 1:
+        logger.info("adata.X is empty: reading the counts from adata.layers[%r], the only layer of integer "
+                    "counts (pass layer= to choose another).", integer[0])
+        return integer[0]
+    if not layers:
+        raise ValueError("adata.X is empty and there are no layers: the AnnData holds no counts.")
+    if integer:
+        raise ValueError(
+            f"adata.X is empty and several layers hold integer values ({', '.join(map(repr, integer))}); pass "
+            "layer= naming the one with the raw counts (sc.get.aggregate(..., func='sum') writes them to 'sum')."
+        )
+    raise ValueError(
+        f"adata.X is empty and no layer holds raw integer counts (layers: {', '.join(map(repr, layers))}); pass "
+        "layer= naming the layer with the raw counts, or aggregate raw counts (e.g. sc.get.aggregate(..., "
+        "func='sum', layer='counts'))."
+    )
+
+
 def get_matrix(adata: AnnData, layer: str | None):
-    """``adata.X`` or ``adata.layers[layer]`` with a clear error when the layer is missing."""
+    """``adata.X`` or ``adata.layers[layer]`` with a clear error when the layer is missing.
+
+    When ``layer`` is None and ``X`` is empty (``sc.get.aggregate(..., func="sum")`` writes its sums
+    to ``layers["sum"]``), the only layer holding non-negative integer values is used, with a log
+    line saying which; none or several such layers is an error listing the layers.
+    """
     if layer is None:
-        if adata.X is None:
-            raise ValueError("adata.X is empty; pass layer= naming the layer that holds the raw counts.")
-        return adata.X
+        return adata.X if adata.X is not None else adata.layers[_only_count_layer(adata)]
     if layer not in adata.layers:
-        raise KeyError(f"Layer {layer!r} not found; available layers: {list(adata.layers.keys())}.")
+        layers = list(adata.layers.keys())
+        available = ", ".join(map(repr, layers)) if layers else "none"
+        raise KeyError(f"Layer {layer!r} not found; available layers: {available}.")
     return adata.layers[layer]
 
 
@@ -49,6 +93,8 @@ def read_counts(adata: AnnData, layer: str | None = None) -> np.ndarray:
     ValueError
         NaN, negative or non-integer values (with the fix: pass raw counts, e.g. ``layer="counts"``).
     """
+    if layer is None and adata.X is None:
+        layer = _only_count_layer(adata)
     X = get_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
     if sparse.issparse(X):

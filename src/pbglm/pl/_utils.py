@@ -168,7 +168,7 @@ def results_frame(
         if gene_symbols is not None:
             if gene_symbols not in df.columns:
                 raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of the results table.")
-            labels = df[gene_symbols].astype(str)
+            labels = _fill_labels(df[gene_symbols], df.index)
         else:
             labels = pd.Series(df.index.astype(str), index=df.index)
         title = test or ("" if group is None else str(group))
@@ -182,13 +182,20 @@ def results_frame(
     return df, labels, test if group is None else f"{test} ({group})"
 
 
+def _fill_labels(values: pd.Series, names: pd.Index) -> pd.Series:
+    """Labels as strings, the gene's name where the label is missing or empty (e.g. no symbol)."""
+    text = values.astype(object)
+    missing = values.isna().to_numpy() | (text.astype(str).str.strip() == "").to_numpy()
+    return pd.Series(np.where(missing, names.astype(str), text.astype(str)), index=values.index)
+
+
 def gene_labels(adata: AnnData, gene_symbols: str | None) -> pd.Series:
-    """The label of each gene: its var name, or ``.var[gene_symbols]``."""
+    """The label of each gene: its var name, or ``.var[gene_symbols]`` (the var name where that is missing)."""
     if gene_symbols is None:
         return pd.Series(adata.var_names.astype(str), index=adata.var_names)
     if gene_symbols not in adata.var.columns:
         raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of .var; columns: {list(adata.var.columns)}.")
-    return adata.var[gene_symbols].astype(str)
+    return _fill_labels(adata.var[gene_symbols], adata.var_names)
 
 
 def resolve_genes(index: pd.Index, genes: str | Sequence[str], labels: pd.Series | None = None) -> list[str]:

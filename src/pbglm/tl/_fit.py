@@ -11,6 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import __name__ as _pkg
+from .._compile_notice import notify_compile
 from .._design import build_design, design_variables
 from .._design_findings import check_design
 from .._io import read_counts, write_fit
@@ -221,6 +222,7 @@ def fit(
         adata = adata.copy()
     counts = read_counts(adata, layer)
     _check_mixed_columns(adata, design)
+    notify_compile(method)
     _clear(adata, key_added)
     adata.uns[key_added] = {
         "version": _version(),
