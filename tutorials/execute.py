@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ok      {path.name}  {seconds:.1f} s{'  (over the budget)' if over else ''}", flush=True)
     if slow:
         print(f"over {args.budget:.0f} s: {', '.join(slow)}")
-    print(f"{len(notebooks) - len(failed)} passed, {len(failed)} failed")
+    print(f"notebooks: {len(notebooks) - len(failed)} passed, {len(failed)} failed")
     return 1 if failed else 0
 
 
