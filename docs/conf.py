@@ -1,4 +1,6 @@
-"""Sphinx configuration for pbglm (build: ``sphinx-build -W docs docs/_build``).
+"""Sphinx configuration for pbglm (build: ``sphinx-build -W docs docs/_build/html``).
+
+myst-nb writes the notebook images next to the output folder, into ``docs/_build/jupyter_execute``.
 
 The tutorials are the notebooks in ``tutorials/`` at the repository root, stored with their outputs; they are
 copied into ``docs/notebooks/`` at build time and rendered by myst-nb without being executed.
@@ -43,7 +45,7 @@ napoleon_numpy_docstring = True
 napoleon_use_rtype = False
 myst_enable_extensions = ["colon_fence", "dollarmath"]
 myst_heading_anchors = 3
-exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+exclude_patterns = ["_build", "jupyter_execute", "**.ipynb_checkpoints"]
 suppress_warnings = ["myst.header"]
 
 # notebooks: rendered with the outputs stored in them, never executed by the docs build
