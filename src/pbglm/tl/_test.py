@@ -11,7 +11,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
-from .._design import build_design, dependent_columns
+from .._design import build_design, dependent_columns, design_variables, normalize_formula
 from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, stored_fits, to_plain, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
@@ -65,6 +65,10 @@ def _reduced_matrix(adata, fit: StoredFit, reduced, drop):
         return X[:, keep], f"drop {drop}"
     reference = fit.record.get("reference", {})
     reference = dict(reference) if isinstance(reference, dict) else {}
+    # the fit's reference levels, for the factors the reduced formula keeps (a reduced model that
+    # leaves a factor out, e.g. "~ 1" after reference={"Drug": "ctrl"}, has no level to set)
+    kept = set(design_variables(normalize_formula(reduced), adata.obs.columns))
+    reference = {k: v for k, v in reference.items() if k in kept}
     rd = build_design(adata.obs.loc[fit.mask], reduced, reference or None)
     X0 = rd.matrix
     if X0.shape[1] >= X.shape[1]:
