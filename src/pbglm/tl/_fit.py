@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +15,7 @@ from .._design import build_design, design_variables
 from .._design_findings import check_design
 from .._io import read_counts, write_fit
 from .._methods.pipeline import run_pipeline
+from .._warn import warn
 
 logger = logging.getLogger("pbglm")
 
@@ -75,7 +75,7 @@ def _prepare(adata, design_formula, *, mask, method, reference, size_factors, se
                 present = sorted(map(str, pd.unique(col.astype(str))))
                 if len(present) < 2:
                     raise ValueError(f"factor {var!r} has a single level ({present}) in this group")
-    check_design(sub_obs, design_formula, reference, seen=seen, stacklevel=5)
+    check_design(sub_obs, design_formula, reference, seen=seen)
     design = build_design(sub_obs, design_formula, reference)
     m_mask = np.ones(adata.n_obs, dtype=bool) if mask is None else mask
     sf = _size_factor_option(adata, size_factors, m_mask) if method == "deseq2" else None
@@ -284,9 +284,7 @@ def fit(
             _store(adata, counts, result, d, m_mask=m_mask, mask=mask, group=g, **store)
         adata.uns[key_added]["skipped"] = skipped
         if skipped:
-            warnings.warn(
-                "Groups not fit: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning, stacklevel=2
-            )
+            warn("Groups not fit: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()))
         if len(skipped) == len(wanted):
             raise ValueError(f"No group of {groupby!r} could be fit: {skipped}")
     return adata if copy else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,6 +17,7 @@ from .._methods.deseq2 import DESeq2Options, glm
 from .._methods.edger_fit import test_edger_design
 from .._renamed_keyword import renamed_keyword
 from .._settings import settings
+from .._warn import warn
 
 logger = logging.getLogger("pbglm")
 
@@ -253,8 +253,7 @@ def test(
     if not results:
         raise ValueError(f"The test could not be run in any group: {skipped}")
     if skipped:
-        warnings.warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning,
-                      stacklevel=2)
+        warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()))
     for group, (frame, params) in results.items():
         write_test(adata, frame, key=key, name=test_name, params=params if group is None else {}, group=group)
     if fits[0].group is not None:
