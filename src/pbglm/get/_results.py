@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from anndata import AnnData
 
-from .._io import stored_tests, varm_key
+from .._io import fit_record, has_varm, read_varm, stored_tests
 from .._renamed_keyword import renamed_keyword
 
 
@@ -34,21 +34,21 @@ def results(adata: AnnData, name: str, *, key: str = "pbglm", sort_by: str | Non
     if name not in tests:
         stored = tests or "none (run pbglm.tl.test first)"
         raise KeyError(f"No test named {name!r} under key {key!r}. Stored tests: {stored}.")
-    uns = adata.uns[key]
+    uns = fit_record(adata, key)
     if "groups" in uns:
         frames = []
         for g in uns["tests"][name].get("groups", []):
-            slot = varm_key(key, f"test_{name}", g)
-            if slot not in adata.varm:
+            g = str(g)
+            if not has_varm(adata, key, f"test_{name}", g):
                 continue
-            df = pd.DataFrame(adata.varm[slot]).copy()
+            df = pd.DataFrame(read_varm(adata, key, f"test_{name}", g)).copy()
             df.insert(0, "group", g)
             df.insert(0, "gene", df.index.astype(str))
             frames.append(df.reset_index(drop=True))
         out = pd.concat(frames, ignore_index=True)
         out["group"] = pd.Categorical(out["group"], categories=list(dict.fromkeys(out["group"])))
     else:
-        out = pd.DataFrame(adata.varm[varm_key(key, f"test_{name}")]).copy()
+        out = pd.DataFrame(read_varm(adata, key, f"test_{name}")).copy()
     if sort_by is not None:
         if sort_by not in out.columns:
             raise KeyError(f"Cannot sort by {sort_by!r}; columns are {list(out.columns)}.")

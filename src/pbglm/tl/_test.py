@@ -12,7 +12,7 @@ from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
 from .._design import build_design, dependent_columns
-from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, stored_fits, to_plain, write_test
+from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, read_obs, stored_fits, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
 from .._methods.edger_fit import test_edger_design
@@ -98,7 +98,7 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
             raise ValueError("Thresholded tests (lfc_threshold > 0) must be Wald tests; drop reduced=/drop=.")
         X0, label = _reduced_matrix(adata, fit, reduced, drop)
         Yr = _counts_for(adata, fit, replaced=True)
-        sf = adata.obs.loc[fit.mask, f"{fit.key}_size_factor"].to_numpy(dtype=float)
+        sf = read_obs(adata, fit.key, "size_factor", fit.mask)
         nz = np.nonzero(~all_zero)[0]
         disp = genes["dispersion"].to_numpy(dtype=float)
         with settings.threads(None):
@@ -122,9 +122,8 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
 
 def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold, key):
     counts = _counts_for(adata, fit, replaced=False)
-    obs = adata.obs.loc[fit.mask]
-    sample_info = {"lib_size": obs[f"{key}_lib_size"].to_numpy(dtype=float),
-                   "norm_factors": obs[f"{key}_norm_factors"].to_numpy(dtype=float)}
+    sample_info = {"lib_size": read_obs(adata, key, "lib_size", fit.mask),
+                   "norm_factors": read_obs(adata, key, "norm_factors", fit.mask)}
     return test_edger_design(counts, fit, vec, kind=kind, coefs=coefs, lfc_threshold=lfc_threshold,
                              sample_info=sample_info)
 
@@ -196,7 +195,7 @@ def test(
     if reduced is not None and drop is not None:
         raise ValueError("Give either reduced= or drop=, not both.")
     fits = stored_fits(adata, key)
-    method = str(adata.uns[key]["method"])
+    method = fits[0].method
     if contrast is None and reduced is None and drop is None:
         raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
     if lfc_threshold < 0:
@@ -251,14 +250,11 @@ def test(
     if skipped:
         warnings.warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning,
                       stacklevel=2)
-    for group, (frame, params) in results.items():
-        write_test(adata, frame, key=key, name=test_name, params=params if group is None else {}, group=group)
+    summary = None
     if fits[0].group is not None:
-        tests = adata.uns[key].setdefault("tests", {})
-        tests[test_name] = {**to_plain(record_params), "groups": list(map(str, results)),
-                            "skipped": {str(k): v for k, v in skipped.items()}}
-        for group, (_, params) in results.items():
-            adata.uns[key]["groups"][group].setdefault("tests", {})[test_name] = to_plain(params)
+        summary = {**record_params, "groups": list(map(str, results)),
+                   "skipped": {str(k): v for k, v in skipped.items()}}
+    write_test(adata, results, key=key, name=test_name, summary=summary)
     logger.info("stored test %r", test_name)
     return adata if copy else None
 
