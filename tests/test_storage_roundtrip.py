@@ -266,3 +266,56 @@ def test_fits_written_before_slots_were_recorded_are_still_read_and_cleared_exac
     pb.tl.fit(b, "~ condition")
     pd.testing.assert_frame_equal(b.var[kept.columns], kept)
     assert "pbglm_x" in b.uns and "pbglm_x_coef" in b.varm
+
+
+# default test names record the options that change the answer; replacing a test says so
+
+
+@pytest.fixture(scope="module")
+def named():
+    a = _simulate()
+    pb.tl.fit(a, "~ condition")
+    return a
+
+
+@pytest.mark.parametrize(
+    ("options", "suffix"),
+    [
+        ({"lfc_threshold": 1}, "_lfc1"),
+        ({"lfc_threshold": 0.5, "alt": "lessAbs"}, "_lfc0.5_lessAbs"),
+        ({"alt": "greater"}, "_greater"),
+        ({"use_t": True}, "_useT"),
+        ({"alpha": 0.05}, "_alpha0.05"),
+        ({"cooks_filter": False, "independent_filter": False}, "_noCooks_noIndFilter"),
+    ],
+)
+def test_default_names_record_options_that_change_the_answer(named, options, suffix):
+    a = named.copy()
+    pb.tl.test(a, ("condition", "stim", "ctrl"))
+    plain = pb.get.results(a, "condition_stim_vs_ctrl")
+    pb.tl.test(a, ("condition", "stim", "ctrl"), **options)  # no warning: nothing is replaced
+    assert stored_tests(a, "pbglm") == ["condition_stim_vs_ctrl", "condition_stim_vs_ctrl" + suffix]
+    pd.testing.assert_frame_equal(pb.get.results(a, "condition_stim_vs_ctrl"), plain)
+    record = a.uns["pbglm"]["tests"]["condition_stim_vs_ctrl" + suffix]
+    for option in set(options) & {"lfc_threshold", "alt", "alpha"}:
+        assert record[option] == options[option]
+
+
+def test_edger_lrt_gets_its_own_default_name():
+    a = _simulate()
+    pb.tl.fit(a, "~ condition", method="edger")
+    pb.tl.test(a, ("condition", "stim", "ctrl"))
+    pb.tl.test(a, ("condition", "stim", "ctrl"), kind="lrt")
+    assert stored_tests(a, "pbglm") == ["condition_stim_vs_ctrl", "condition_stim_vs_ctrl_glmLRT"]
+
+
+def test_replacing_a_stored_test_warns_naming_it(named):
+    a = named.copy()
+    pb.tl.test(a, ("condition", "stim", "ctrl"), name="mine/1")
+    with pytest.warns(UserWarning, match=r"Replacing the stored test 'mine/1' under key='pbglm'"):
+        pb.tl.test(a, ("condition", "stim", "ctrl"), name="mine/1", lfc_threshold=1)
+    assert stored_tests(a, "pbglm") == ["mine/1"]
+    assert float(a.uns["pbglm"]["tests"]["mine%2F1"]["lfc_threshold"]) == 1.0
+    with pytest.warns(UserWarning, match=r"Replacing the stored test 'condition_stim_vs_ctrl_lfc1'"):
+        pb.tl.test(a, ("condition", "stim", "ctrl"), lfc_threshold=1)
+        pb.tl.test(a, ("condition", "stim", "ctrl"), lfc_threshold=1)
