@@ -319,3 +319,73 @@ def test_replacing_a_stored_test_warns_naming_it(named):
     with pytest.warns(UserWarning, match=r"Replacing the stored test 'condition_stim_vs_ctrl_lfc1'"):
         pb.tl.test(a, ("condition", "stim", "ctrl"), lfc_threshold=1)
         pb.tl.test(a, ("condition", "stim", "ctrl"), lfc_threshold=1)
+
+
+# reading one group, listing what is stored, FDR across groups
+
+
+def test_results_of_one_group_equal_its_rows_of_the_long_table(grouped):
+    long = pb.get.results(grouped, "condition_stim_vs_ctrl")
+    for g in WEIRD_GROUPS:
+        one = pb.get.results(grouped, "condition_stim_vs_ctrl", group=g)
+        expected = long[long["group"] == g].drop(columns="group").set_index("gene")
+        expected.index.name = None
+        pd.testing.assert_frame_equal(one, expected)
+        assert list(one.index) == list(grouped.var_names)
+    with pytest.raises(KeyError, match="fitted groups"):
+        pb.get.results(grouped, "condition_stim_vs_ctrl", group="a")
+
+
+def test_results_group_on_an_ungrouped_fit_is_refused(plain):
+    with pytest.raises(ValueError, match="has no groups"):
+        pb.get.results(plain, "b/a", group="x")
+    with pytest.raises(ValueError, match="has no groups"):
+        pb.get.results(plain, "b/a", fdr="global")
+    with pytest.raises(ValueError, match="fdr must be one of"):
+        pb.get.results(plain, "b/a", fdr="all")
+
+
+def test_global_fdr_is_bh_over_every_gene_and_group(grouped):
+    from scipy.stats import false_discovery_control
+
+    res = pb.get.results(grouped, "condition_stim_vs_ctrl", fdr="global")
+    p = res["pvalue"].to_numpy()
+    ok = np.isfinite(p)
+    expected = np.full(p.size, np.nan)
+    expected[ok] = false_discovery_control(p[ok], method="bh")
+    np.testing.assert_allclose(res["padj_global"].to_numpy(), expected, rtol=1e-12)
+    # per-group padj unchanged
+    pd.testing.assert_frame_equal(res.drop(columns="padj_global"), pb.get.results(grouped, "condition_stim_vs_ctrl"))
+    one = pb.get.results(grouped, "condition_stim_vs_ctrl", group="B/NK", fdr="global")
+    np.testing.assert_array_equal(one["padj_global"].to_numpy(), res.loc[res["group"] == "B/NK", "padj_global"])
+
+
+def test_tests_lists_every_test_and_group(grouped, plain):
+    listing = pb.get.tests(grouped)
+    assert list(listing.columns[:3]) == ["name", "group", "kind"]
+    assert list(listing["name"]) == ["condition_stim_vs_ctrl"] * 5 + ["thr/1"] * 5
+    assert list(listing["group"]) == WEIRD_GROUPS * 2
+    assert set(listing["kind"]) == {"wald"} and set(listing["contrast"]) == {"condition[stim]"}
+    assert list(listing["lfc_threshold"]) == [0.0] * 5 + [1.0] * 5
+    for row in listing.itertuples():
+        table = pb.get.results(grouped, row.name, group=row.group)
+        assert row.n_significant == int((table["padj"] < 0.1).sum())
+        assert row.n_tested == int(table["pvalue"].notna().sum())
+    flat = pb.get.tests(plain).set_index("name")
+    assert flat.loc["lrt/any", "kind"] == "lrt" and flat.loc["lrt/any", "reduced"] == "~ 1"
+    assert flat["group"].isna().all() and flat.loc["b/a", "lfc_threshold"] == 0.5
+
+
+def test_fits_lists_every_fit():
+    a = _simulate(["x/y", "z"])
+    pb.tl.fit(a, "~ condition", groupby="cell_type", key_added="per type/deseq2")
+    pb.tl.fit(a, "~ condition + cell_type", method="edger")
+    pb.tl.test(a, ("condition", "stim", "ctrl"))
+    listing = pb.get.fits(a)
+    assert list(listing.index) == ["per type/deseq2", "pbglm"]
+    assert listing.loc["per type/deseq2", "groups"] == ["x/y", "z"]
+    assert listing.loc["per type/deseq2", "groupby"] == "cell_type"
+    assert listing.loc["pbglm", "method"] == "edger" and listing.loc["pbglm", "groupby"] is None
+    assert listing.loc["pbglm", "tests"] == ["condition_stim_vs_ctrl"]
+    assert pb.get.tests(a, key="per type/deseq2").empty
+    assert pb.get.fits(ad.AnnData(np.ones((2, 2)))).empty
