@@ -162,7 +162,11 @@ def fit(
     filter_by_expr
         edgeR only: drop genes failing edgeR's ``filterByExpr`` before fitting (their results are NaN).
     key_added
-        Prefix of every key written.
+        Prefix of every key written: any non-empty string. Characters that h5ad / zarr keys
+        cannot hold (``/``, ``:``, ``%``, ...) are percent-encoded in the stored keys (``"my/fit"``
+        is stored as ``.uns["my%2Ffit"]``); readers take ``key=`` as given. Refitting a key
+        replaces exactly the results of that key; other keys, also ones it is a prefix of
+        (``"pbglm"`` and ``"pbglm_x"``), are left alone.
     n_jobs
         Threads for the numba kernels (default: :attr:`pbglm.settings.n_jobs`, i.e. all cores).
     client
