@@ -389,3 +389,21 @@ def test_fits_lists_every_fit():
     assert listing.loc["pbglm", "tests"] == ["condition_stim_vs_ctrl"]
     assert pb.get.tests(a, key="per type/deseq2").empty
     assert pb.get.fits(ad.AnnData(np.ones((2, 2)))).empty
+
+
+def test_plots_read_a_fit_under_a_key_that_needs_encoding():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    adata = _simulate()
+    pb.tl.fit(adata, "~ condition", key_added="my fits/v1")
+    pb.tl.test(adata, ("condition", "stim", "ctrl"), key="my fits/v1")
+    for draw in (
+        lambda: pb.pl.counts(adata, "g0", key="my fits/v1"),
+        lambda: pb.pl.dispersions(adata, key="my fits/v1"),
+        lambda: pb.pl.volcano(adata, "condition_stim_vs_ctrl", key="my fits/v1"),
+    ):
+        draw()
+        plt.close("all")

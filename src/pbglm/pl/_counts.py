@@ -11,7 +11,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from scipy import sparse
 
-from .._io import get_matrix
+from .._io import column_key, get_matrix, stored_keys
 from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
 from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
@@ -99,7 +99,7 @@ def counts(
         raise TypeError(f"gene must be one gene name (str), got {type(gene).__name__}.")
     labels = gene_labels(adata, gene_symbols)
     name = resolve_genes(adata.var_names, gene, labels)[0]
-    has_fit = key in adata.uns
+    has_fit = key in stored_keys(adata)
     record = None
     if has_fit:
         uns = fit_record(adata, key)
@@ -127,7 +127,7 @@ def counts(
     y = _column(X, adata.var_names.get_loc(name))[mask]
     obs = adata.obs.loc[mask]
     if normalize:
-        sf_col = f"{key}_size_factor"
+        sf_col = column_key(key, "size_factor")
         if sf_col not in adata.obs.columns:
             raise KeyError(
                 f"No size factors in .obs[{sf_col!r}]: run pbglm.tl.fit first, or pass normalize=False for raw counts."

@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 
 from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
-from ._utils import finish, gene_table, legend_outside, method_of, new_axes
+from ._utils import finish, fit_record, gene_table, legend_outside, method_of, new_axes
 
 GENE = "black"
 TREND = "#D62728"
@@ -67,7 +67,7 @@ def dispersions(
     {ax_return}
     """
     genes, record, group = gene_table(adata, key, group)
-    method = method_of(adata.uns[key], record)
+    method = method_of(fit_record(adata, key), record)
     kinds = ("auto", "deseq2", "bcv", "ql")
     if kind not in kinds:
         raise ValueError(f"kind must be one of {kinds}, got {kind!r}.")
