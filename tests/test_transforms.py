@@ -189,3 +189,163 @@ def test_vst_bad_input():
         pb.pp.vst(a, blind=False)
     with pytest.raises(ValueError, match="stored pbglm fit"):
         pb.pp.vst(a, key_added="pbglm")
+
+
+# -------------------------------------------------------------------------------------------- rlog
+
+
+@pytest.fixture(scope="module", params=["airway", "pasilla"])
+def rlogged(request):
+    name = request.param
+    a = load(name)
+    pb.tl.fit(a, DESIGNS[name])
+    pb.pp.rlog(a)
+    pb.pp.rlog(a, blind=False, key_added="rlog_design")
+    return name, a
+
+
+def test_rlog_blind_matches_deseq2(rlogged):
+    name, a = rlogged
+    r = ref(f"{name}_rlog_blind")
+    assert np.abs(layer_frame(a, "rlog", r).to_numpy() - r.to_numpy()).max() <= 1e-3
+    pv = ref(f"{name}_rlog_prior_var").reset_index()
+    np.testing.assert_allclose(a.uns["rlog"]["prior_var"], pv["blind"].iloc[0], rtol=1e-6)
+
+
+def test_rlog_design_matches_deseq2(rlogged):
+    name, a = rlogged
+    r = ref(f"{name}_rlog_design")
+    assert np.abs(layer_frame(a, "rlog_design", r).to_numpy() - r.to_numpy()).max() <= 1e-3
+    pv = ref(f"{name}_rlog_prior_var").reset_index()
+    np.testing.assert_allclose(a.uns["rlog_design"]["prior_var"], pv["design"].iloc[0], rtol=1e-6)
+
+
+def test_rlog_kernel_matches_general_irls():
+    """The arrow-matrix IRLS equals the general ridge IRLS on the design [1 | I]."""
+    from pbglm._kernels.nb_glm import nb_glm_irls
+    from pbglm._kernels.small_linalg import packed_outer
+    from pbglm._methods.deseq2_rlog import rlog_transform
+
+    rng = np.random.default_rng(3)
+    G, m = 40, 6
+    sf = np.exp(rng.uniform(-0.5, 0.5, m))
+    mean = np.exp(rng.uniform(0, 6, G))
+    Y = rng.poisson(rng.gamma(5.0, mean[:, None] * sf[None, :] / 5.0)).astype(float)
+    Y[Y.sum(axis=1) == 0, 0] = 1.0
+    bm = (Y / sf).mean(axis=1)
+    disp = 0.2 + 1.0 / bm
+    values, pv, _ = rlog_transform(Y, sf, disp, bm, prior_var=0.7)
+    X = np.hstack([np.ones((m, 1)), np.eye(m)])
+    lam = np.concatenate([[1e-6], np.full(m, 1 / 0.7)]) / np.log(2) ** 2
+    start = np.zeros((G, m + 1))
+    start[:, 0] = np.log(bm)
+    beta, mu, dev = np.empty((G, m + 1)), np.empty((G, m)), np.empty(G)
+    iters, cov = np.empty(G, dtype=np.int64), np.empty((G, m + 1, m + 1))
+    nb_glm_irls(Y, np.log(sf), X, *packed_outer(X), disp, lam, start, 100, 1e-4, 0.5, 30.0, False, beta, mu, dev,
+                iters, np.empty((G, 0)), cov)
+    np.testing.assert_allclose(values, (beta @ X.T) / np.log(2), atol=1e-9)
+
+
+def test_rlog_bad_input():
+    a = pb.datasets.pasilla()
+    a.layers["cpm"] = np.asarray(a.X, dtype=float) / 3.0
+    with pytest.raises(ValueError, match="non-integer"):
+        pb.pp.rlog(a, layer="cpm")
+    with pytest.raises(KeyError, match="tl.fit"):
+        pb.pp.rlog(a, blind=False)
+    with pytest.raises(ValueError, match="prior_var"):
+        pb.pp.rlog(a, prior_var=-1.0)
+    with pytest.raises(TypeError, match="blind"):
+        pb.pp.rlog(a, blind="no")
+
+
+# ------------------------------------------------------------------------------------------ PCA, MDS
+
+
+def table_anndata(table: pd.DataFrame, layer: str) -> ad.AnnData:
+    """An AnnData whose ``layer`` holds a genes x samples reference table."""
+    a = ad.AnnData(X=np.zeros((table.shape[1], table.shape[0])), obs=pd.DataFrame(index=table.columns),
+                   var=pd.DataFrame(index=table.index.astype(str)))
+    a.layers[layer] = np.ascontiguousarray(table.to_numpy().T)
+    return a
+
+
+def assert_axes_match(coords: np.ndarray, r: pd.DataFrame, columns, ratio, ratio_columns):
+    """Same matrix in, same axes out: correlation >= 0.9999 and equal coordinates up to sign."""
+    for k, col in enumerate(columns):
+        expected = r[col].to_numpy()
+        assert abs(np.corrcoef(coords[:, k], expected)[0, 1]) >= 0.9999, col
+        sign = np.sign(coords[:, k] @ expected)
+        np.testing.assert_allclose(sign * coords[:, k], expected, atol=1e-7 * np.abs(expected).max())
+    np.testing.assert_allclose(ratio[:2], r[ratio_columns].iloc[0].to_numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["airway", "pasilla", "sim400"])
+def test_pca_matches_plotpca_on_the_same_matrix(name):
+    a = table_anndata(ref(f"{name}_vst_blind"), "vst")
+    pb.tl.pca(a, n_top=200)
+    r = ref(f"{name}_pca_rows")
+    assert_axes_match(a.obsm["pbglm_pca"], r, ["PC1", "PC2"], a.uns["pbglm_pca"]["variance_ratio"],
+                      ["percent_var1", "percent_var2"])
+
+
+def test_pca_of_pbglm_vst_matches_plotpca(data):
+    name, a = data
+    pb.tl.pca(a)
+    r = ref(f"{name}_pca")
+    coords = a.obsm["pbglm_pca"]
+    for k, col in enumerate(["PC1", "PC2"]):
+        assert abs(np.corrcoef(coords[:, k], r[col].to_numpy())[0, 1]) >= 0.9999
+    np.testing.assert_allclose(a.uns["pbglm_pca"]["variance_ratio"][:2],
+                               r[["percent_var1", "percent_var2"]].iloc[0].to_numpy(), atol=1e-6)
+    assert len(a.uns["pbglm_pca"]["genes"]) == 500
+
+
+@pytest.mark.parametrize("selection", ["pairwise", "common"])
+@pytest.mark.parametrize("name", ["airway", "pasilla", "sim400"])
+def test_mds_matches_plotmds_on_the_same_matrix(name, selection):
+    a = table_anndata(ref(f"{name}_log_cpm"), "log_cpm")
+    pb.tl.mds(a, gene_selection=selection)
+    r = ref(f"{name}_mds_rows_{selection}")
+    assert_axes_match(a.obsm["pbglm_mds"], r, ["dim1", "dim2"], a.uns["pbglm_mds"]["var_explained"],
+                      ["var_explained1", "var_explained2"])
+
+
+@pytest.mark.parametrize("selection", ["pairwise", "common"])
+def test_mds_of_pbglm_log_cpm_matches_plotmds(data, selection):
+    name, a = data
+    pb.tl.mds(a, gene_selection=selection)
+    r = ref(f"{name}_mds_{selection}")
+    coords = a.obsm["pbglm_mds"]
+    for k, col in enumerate(["dim1", "dim2"]):
+        assert abs(np.corrcoef(coords[:, k], r[col].to_numpy())[0, 1]) >= 0.9999
+    np.testing.assert_allclose(a.uns["pbglm_mds"]["var_explained"][:2],
+                               r[["var_explained1", "var_explained2"]].iloc[0].to_numpy(), atol=1e-6)
+
+
+def test_pca_mds_bad_input_and_round_trip(tmp_path):
+    a = pb.datasets.pasilla()
+    with pytest.raises(KeyError, match="pp.vst"):
+        pb.tl.pca(a)
+    with pytest.raises(KeyError, match="pp.log_cpm"):
+        pb.tl.mds(a)
+    pb.pp.log_cpm(a)
+    a.layers["log_cpm"][0, 5] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        pb.tl.pca(a, layer="log_cpm")
+    with pytest.raises(ValueError, match="NaN"):
+        pb.tl.mds(a)
+    a.layers["log_cpm"][0, 5] = 0.0
+    with pytest.raises(ValueError, match="n_top"):
+        pb.tl.pca(a, layer="log_cpm", n_top=0)
+    with pytest.raises(ValueError, match="gene_selection"):
+        pb.tl.mds(a, gene_selection="all")
+    with pytest.raises(ValueError, match="3 samples"):
+        pb.tl.mds(a[:2].copy())
+    pb.tl.pca(a, layer="log_cpm", n_comps=3)
+    pb.tl.mds(a)
+    assert a.obsm["pbglm_pca"].shape == (7, 3)
+    a.write_h5ad(tmp_path / "a.h5ad")
+    b = ad.read_h5ad(tmp_path / "a.h5ad")
+    np.testing.assert_array_equal(b.obsm["pbglm_mds"], a.obsm["pbglm_mds"])
+    assert list(b.uns["pbglm_pca"]["genes"]) == list(a.uns["pbglm_pca"]["genes"])

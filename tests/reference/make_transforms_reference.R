@@ -137,7 +137,8 @@ for (name in c("airway", "pasilla", "sim400")) {
   }
   if (name == "pasilla") {
     # too few genes for vst's subset: varianceStabilizingTransformation on the first 800 genes
-    small <- dds[1:800, ]
+    # (a fresh data set: its size factors are computed on these genes, as pp.vst does on adata[:, :800])
+    small <- DESeqDataSetFromMatrix(d$counts[1:800, ], d$samples, d$design)
     write_gz(gene_table(assay(varianceStabilizingTransformation(small, blind = TRUE)), seq_len(800)),
              "pasilla800_vst_full")
   }
