@@ -93,7 +93,7 @@ for (name in c("airway", "pasilla", "sim400")) {
   y <- calcNormFactors(DGEList(d$counts))
   lcpm <- cpm(y, log = TRUE, prior.count = 2)
   write_gz(gene_table(lcpm, keep), paste0(name, "_log_cpm"))
-  write_gz(gene_table(cpm(y, log = TRUE, prior.count = 0.5), keep), paste0(name, "_log_cpm_prior05"))
+  if (name != "sim400") write_gz(gene_table(cpm(y, log = TRUE, prior.count = 0.5), keep), paste0(name, "_log_cpm_prior05"))
   dds <- estimateSizeFactors(dds)
   write_gz(gene_table(counts(dds, normalized = TRUE), keep), paste0(name, "_normalized_counts"))
   write_gz(data.frame(sample = colnames(dds), size_factor = sizeFactors(dds), norm_factor = y$samples$norm.factors),
@@ -136,6 +136,8 @@ for (name in c("airway", "pasilla", "sim400")) {
              paste0(name, "_rlog_prior_var"))
   }
   if (name == "pasilla") {
+    # fitType = "local" (locfit; pbglm's local trend is a different smoother)
+    write_gz(gene_table(assay(vst(dds, blind = TRUE, fitType = "local")), keep), "pasilla_vst_local")
     # too few genes for vst's subset: varianceStabilizingTransformation on the first 800 genes
     # (a fresh data set: its size factors are computed on these genes, as pp.vst does on adata[:, :800])
     small <- DESeqDataSetFromMatrix(d$counts[1:800, ], d$samples, d$design)
@@ -149,6 +151,6 @@ writeLines(c(
   paste("DESeq2", packageVersion("DESeq2")),
   paste("edgeR", packageVersion("edgeR")),
   paste("limma", packageVersion("limma")),
-  paste("python", system2(python, c("-c", shQuote("import sys, numpy, pandas; print(sys.version.split()[0], 'numpy', numpy.__version__, 'pandas', pandas.__version__)")), stdout = TRUE))
+  system2(python, c(file.path(ref_dir, "simulate_transforms.py"), "--versions"), stdout = TRUE)
 ), file.path(out_dir, "transforms_versions.txt"))
 message("done")

@@ -3,7 +3,7 @@
 The counts are not committed: the tests rebuild them with :func:`sim400` and
 ``make_transforms_reference.R`` reads the file this script writes::
 
-    python tests/reference/simulate_transforms.py OUT.csv
+    python tests/reference/simulate_transforms.py OUT.csv    # also OUT.csv.samples.csv
 
 Gamma-Poisson counts (NB, variance ``mu + disp mu^2``) from ``numpy.random.default_rng(11)``:
 2,000 genes, 400 samples in two conditions (200 each), 10% of genes with a log2 fold change of
@@ -40,6 +40,9 @@ def sim400() -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--versions":
+        print("python", sys.version.split()[0], "numpy", np.__version__, "pandas", pd.__version__)
+        sys.exit(0)
     counts, samples = sim400()
     counts.to_csv(sys.argv[1])
     samples.to_csv(sys.argv[1] + ".samples.csv")
