@@ -82,9 +82,9 @@ def annotation(adata: AnnData, column: str, *, argname: str, cmap: str = "viridi
 def marker_shapes(adata: AnnData, column: str) -> tuple[np.ndarray, dict[str, str]]:
     """Marker per sample by a categorical ``.obs`` column, and the legend (level -> marker)."""
     values = obs_column(adata, column, argname="marker")
-    if is_numeric(values) and values.nunique() > len(MARKERS):
-        raise ValueError(f"marker={column!r} is numeric with {values.nunique()} values; marker needs a categorical "
-                         "column (at most 12 levels).")
+    if is_numeric(values) and not pd.api.types.is_integer_dtype(values):
+        raise ValueError(f"marker={column!r} is a numeric column; marker needs a categorical one (use color= for "
+                         "numbers).")
     levels = [str(v) for v in levels_of(values)]
     if len(levels) > len(MARKERS):
         raise ValueError(f"marker={column!r} has {len(levels)} levels; at most {len(MARKERS)} marker shapes exist.")
