@@ -37,7 +37,7 @@ def fit_vst_trend(counts: np.ndarray, size_factors: np.ndarray, X: np.ndarray, f
 
 
 def transform(counts: np.ndarray, size_factors: np.ndarray, trend_fn, fit_type: str, coefs) -> np.ndarray:
-    """DESeq2's ``getVarianceStabilizedData`` for a fitted trend."""
+    """DESeq2's ``getVarianceStabilizedData`` for a fitted trend, as a samples x genes ``(m, G)`` array."""
     if fit_type == "parametric":
         return vst_parametric(counts, size_factors, coefs[0], coefs[1])
     if fit_type == "mean":
@@ -66,11 +66,12 @@ def variance_stabilize(counts: np.ndarray, size_factors: np.ndarray, X: np.ndarr
 
     Returns
     -------
-    The transformed values and a dict with ``fit_type``, ``trend_coefficients`` (or None),
-    ``n_genes_trend`` (genes the trend was fitted on, 0 for a stored trend) and ``subset``
+    The transformed values (``(m, G)``: samples x genes, as a layer) and a dict with ``fit_type``,
+    ``trend_coefficients`` (or None), ``n_genes_trend`` (genes the trend was fitted on, 0 for a stored
+    trend) and ``subset``
     (whether ``vst()``'s subset was used).
     """
-    base_mean = (counts / size_factors[None, :]).mean(axis=1)
+    base_mean = counts @ (1.0 / size_factors) / counts.shape[1]
     idx = None if nsub is None else vst_subset(base_mean, nsub)
     if nsub is not None and idx is None:
         logger.warning(

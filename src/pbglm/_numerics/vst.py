@@ -27,15 +27,21 @@ __all__ = ["vst_local", "vst_mean", "vst_parametric", "vst_subset"]
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _parametric_kernel(counts, inv_sf, a0, a1, out):
+    """``out[j, g]`` (samples x genes) from ``counts[g, j]``, by blocks of 64 genes (the block's rows
+    stay in cache while every sample is written)."""
     G, m = counts.shape
     c = 1.0 + a1
     log_denom = math.log(4.0 * a0)
     inv_ln2 = 1.0 / math.log(2.0)
-    for g in prange(G):
+    bs = 64
+    for b in prange((G + bs - 1) // bs):
+        lo = b * bs
+        hi = min(G, lo + bs)
         for j in range(m):
-            q = counts[g, j] * inv_sf[j]
-            aq = a0 * q
-            out[g, j] = (math.log(c + 2.0 * aq + 2.0 * math.sqrt(aq * (c + aq))) - log_denom) * inv_ln2
+            s = inv_sf[j]
+            for g in range(lo, hi):
+                aq = a0 * counts[g, j] * s
+                out[j, g] = (math.log(c + 2.0 * aq + 2.0 * math.sqrt(aq * (c + aq))) - log_denom) * inv_ln2
 
 
 def vst_parametric(counts: np.ndarray, size_factors: np.ndarray, a0: float, a1: float) -> np.ndarray:
@@ -52,22 +58,22 @@ def vst_parametric(counts: np.ndarray, size_factors: np.ndarray, a0: float, a1: 
 
     Returns
     -------
-    ``(G, m)`` transformed values (log2 scale).
+    ``(m, G)`` transformed values (log2 scale), samples in rows as an AnnData layer holds them.
     """
     Y = np.ascontiguousarray(counts, dtype=np.float64)
-    out = np.empty_like(Y)
+    out = np.empty((Y.shape[1], Y.shape[0]))
     _parametric_kernel(Y, 1.0 / np.asarray(size_factors, dtype=np.float64), float(a0), float(a1), out)
     return out
 
 
 def vst_mean(counts: np.ndarray, size_factors: np.ndarray, alpha: float) -> np.ndarray:
-    """The transform for a constant dispersion ``alpha`` (``fitType = "mean"``)."""
-    q = np.asarray(counts, dtype=np.float64) / np.asarray(size_factors, dtype=np.float64)[None, :]
-    return (2.0 * np.arcsinh(np.sqrt(alpha * q)) - np.log(alpha) - np.log(4.0)) / np.log(2.0)
+    """The transform for a constant dispersion ``alpha`` (``fitType = "mean"``); ``(m, G)``."""
+    q = np.asarray(counts, dtype=np.float64).T / np.asarray(size_factors, dtype=np.float64)[:, None]
+    return np.ascontiguousarray((2.0 * np.arcsinh(np.sqrt(alpha * q)) - np.log(alpha) - np.log(4.0)) / np.log(2.0))
 
 
 def vst_local(counts: np.ndarray, size_factors: np.ndarray, trend) -> np.ndarray:
-    """The numerically integrated transform for a dispersion trend function ``trend(mean)``."""
+    """The numerically integrated transform for a dispersion trend function ``trend(mean)``; ``(m, G)``."""
     from scipy.interpolate import CubicSpline
 
     sf = np.asarray(size_factors, dtype=np.float64)
@@ -81,7 +87,7 @@ def vst_local(counts: np.ndarray, size_factors: np.ndarray, trend) -> np.ndarray
     h1, h2 = np.quantile(means, 0.95), np.quantile(means, 0.999)
     eta = (np.log2(h2) - np.log2(h1)) / (spline(np.arcsinh(h2)) - spline(np.arcsinh(h1)))
     xi = np.log2(h1) - eta * spline(np.arcsinh(h1))
-    return eta * spline(np.arcsinh(q)) + xi
+    return np.ascontiguousarray((eta * spline(np.arcsinh(q)) + xi).T)
 
 
 def vst_subset(base_mean: np.ndarray, nsub: int, min_mean: float = 5.0) -> np.ndarray | None:

@@ -95,7 +95,7 @@ def vst(
     values, info = variance_stabilize(inp.counts, inp.size_factors, inp.design, fit_type=fit_type, nsub=int(nsub),
                                       stored_trend=stored)
     adata = adata.copy() if copy else adata
-    adata.layers[key_added] = np.ascontiguousarray(values.T)
+    adata.layers[key_added] = values
     adata.uns[key_added] = to_plain({
         "blind": blind, **info, "size_factors": np.asarray(inp.size_factors, dtype=float),
         "size_factor_type": inp.size_factor_type, "layer": "None" if inp.layer is None else inp.layer,
