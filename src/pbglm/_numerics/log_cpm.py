@@ -17,11 +17,18 @@ __all__ = ["log_cpm"]
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _log_cpm_kernel(counts, prior, log_lib, out):
+    """``out[j, g]`` (samples x genes) from ``counts[g, j]``, by blocks of 64 genes."""
     G, m = counts.shape
     inv_ln2 = 1.0 / math.log(2.0)
-    for g in prange(G):
+    bs = 64
+    for b in prange((G + bs - 1) // bs):
+        lo = b * bs
+        hi = min(G, lo + bs)
         for j in range(m):
-            out[g, j] = (math.log(counts[g, j] + prior[j]) - log_lib[j]) * inv_ln2
+            p = prior[j]
+            ll = log_lib[j]
+            for g in range(lo, hi):
+                out[j, g] = (math.log(counts[g, j] + p) - ll) * inv_ln2
 
 
 def log_cpm(counts: np.ndarray, lib_size: np.ndarray, prior_count: float = 2.0) -> np.ndarray:
@@ -38,7 +45,7 @@ def log_cpm(counts: np.ndarray, lib_size: np.ndarray, prior_count: float = 2.0) 
 
     Returns
     -------
-    ``(G, m)`` log2 counts per million.
+    ``(m, G)`` log2 counts per million: samples in rows, as an AnnData layer holds them.
     """
     Y = np.ascontiguousarray(counts, dtype=np.float64)
     lib = np.asarray(lib_size, dtype=np.float64)
@@ -50,6 +57,6 @@ def log_cpm(counts: np.ndarray, lib_size: np.ndarray, prior_count: float = 2.0) 
         raise ValueError(f"prior_count must be a non-negative number, got {prior_count!r}.")
     prior = prior_count * lib / lib.mean()
     log_lib = np.log((lib + 2.0 * prior) * 1e-6)
-    out = np.empty_like(Y)
+    out = np.empty((Y.shape[1], Y.shape[0]))
     _log_cpm_kernel(Y, prior, log_lib, out)
     return out

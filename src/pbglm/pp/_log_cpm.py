@@ -94,7 +94,7 @@ def log_cpm(
         nf = np.ones(adata.n_obs)
     values = _log_cpm(counts, lib * nf, float(prior_count))
     adata = adata.copy() if copy else adata
-    adata.layers[key_added] = np.ascontiguousarray(values.T)
+    adata.layers[key_added] = values
     adata.uns[key_added] = {"prior_count": float(prior_count), "normalize": normalize,
                             "layer": "None" if layer is None else layer, "key": "None" if key is None else key}
     return adata if copy else None
