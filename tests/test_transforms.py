@@ -369,3 +369,31 @@ def test_log_cpm_bad_input():
     empty.X = np.zeros(empty.shape, dtype=np.int64)
     with pytest.raises(ValueError, match="no counts"):
         pb.pp.log_cpm(empty)
+
+
+def test_sparse_counts_give_the_same_layers():
+    from scipy import sparse
+
+    a = pb.datasets.pasilla()
+    b = a.copy()
+    b.X = sparse.csr_matrix(b.X)
+    for adata in (a, b):
+        pb.pp.vst(adata)
+        pb.pp.log_cpm(adata)
+    np.testing.assert_array_equal(a.layers["vst"], b.layers["vst"])
+    np.testing.assert_array_equal(a.layers["log_cpm"], b.layers["log_cpm"])
+
+
+def test_blind_false_refuses_per_group_fits():
+    import warnings
+
+    a = pb.datasets.pasilla()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # few residual df per group
+        pb.tl.fit(a, "~ condition", groupby="type")
+    with pytest.raises(ValueError, match="per-group fit"):
+        pb.pp.vst(a, blind=False)
+    with pytest.raises(ValueError, match="per-group fit"):
+        pb.pp.rlog(a, blind=False)
+    counts = pb.get.normalized_counts(a)  # size factors of each sample's group
+    assert np.isfinite(counts.to_numpy()).all()
