@@ -131,6 +131,58 @@ ENTRIES = [
         'pb.pl.counts(airway, "SPARCL1", paired_by="cell", gene_symbols="symbol")',
         "counts",
     ),
+    (
+        "PCA of the samples",
+        "{func}`pbglm.tl.pca` / {func}`pbglm.pl.pca`: DESeq2's `plotPCA` on the variance-stabilised "
+        "counts ({func}`pbglm.pp.vst`): the 500 most variable genes, centred, unscaled; percent "
+        "variance on the axes, one `.obs` column as colour and another as marker shape.",
+        "pb.pp.vst(airway)                  # .layers['vst'], DESeq2's vst(blind=TRUE)\n"
+        "pb.tl.pca(airway)                  # .obsm['pbglm_pca'], .uns['pbglm_pca']\n"
+        'pb.pl.pca(airway, color="dex", marker="cell", labels=True)',
+        "pca",
+    ),
+    (
+        "MDS of the samples",
+        "{func}`pbglm.tl.mds` / {func}`pbglm.pl.mds`: limma's `plotMDS` on log-CPM "
+        "({func}`pbglm.pp.log_cpm`, edgeR's `cpm(log=TRUE)` after TMM): distances are the root "
+        "mean square of the 500 largest log-fold changes of each pair of samples.",
+        "pb.pp.log_cpm(airway)              # .layers['log_cpm']\n"
+        'pb.pl.mds(airway, color="dex", marker="cell")',
+        "mds",
+    ),
+    (
+        "Sample distances",
+        "{func}`pbglm.pl.sample_distances`: Euclidean distances between samples on the vst layer, "
+        "clustered (complete linkage), with `.obs` annotation bars: the DESeq2 vignette's heatmap.",
+        'pb.pl.sample_distances(airway, annotate=["dex", "cell"], return_fig=True)',
+        "sample_distances",
+    ),
+    (
+        "Heatmap of top genes",
+        "{func}`pbglm.pl.heatmap`: the top genes of a test by samples, z-scored per gene, samples "
+        "ordered by the annotation columns, genes clustered.",
+        'pb.pl.heatmap(airway, "dex_trt_vs_untrt", n_top=30, annotate=["dex", "cell"])',
+        "heatmap",
+    ),
+    (
+        "Pseudobulk QC",
+        "{func}`pbglm.pl.pseudobulk_qc`: cells and total counts of every pseudobulk sample, with the "
+        "thresholds {func}`pbglm.pp.filter_samples` would apply (dashed) and the samples it would "
+        "drop (crosses).",
+        "cells = pb.datasets.simulate_single_cell(n_genes=800, cells_per_sample=(3, 120), seed=1)\n"
+        'pbulk = pb.pp.pseudobulk(cells, sample_key="donor", groups_key="cell_type", layer="counts",\n'
+        "                         min_cells=None, min_counts=None)\n"
+        'pb.pl.pseudobulk_qc(pbulk, min_cells=10, min_counts=5000, groupby="cell_type")',
+        "pseudobulk_qc",
+    ),
+    (
+        "Genes kept by filterByExpr",
+        "{func}`pbglm.pl.filter_by_expr`: edgeR's average log-CPM of the genes "
+        "{func}`pbglm.pp.filter_by_expr` keeps and drops (with the same arguments; nothing is "
+        "filtered).",
+        'pb.pl.filter_by_expr(pb.datasets.pasilla(), group="condition")',
+        "filter_by_expr",
+    ),
 ]
 
 EDGER_ENTRIES = [

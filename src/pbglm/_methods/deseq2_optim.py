@@ -41,12 +41,13 @@ def _gradient(b, *args):
 def optim_refit(counts, size_factors, X, alpha, start_log2, ridge_log2, min_mu) -> dict:
     """Refit genes (rows of ``counts``) as DESeq2's optim fallback.
 
-    Returns natural-log coefficients, their covariance (natural log), unfloored means, the
+    ``ridge_log2`` is the ridge penalty on the log2 scale: one value for every coefficient, or one
+    per coefficient. Returns natural-log coefficients, their covariance (natural log), unfloored means, the
     deviance at floored means (as DESeq2 records it) and the optimiser's convergence flags.
     """
     G, m = counts.shape
     p = X.shape[1]
-    lam = np.full(p, ridge_log2)
+    lam = np.array(np.broadcast_to(np.asarray(ridge_log2, dtype=np.float64), (p,)))
     sd_const = np.sum(-0.5 * np.log(2 * np.pi) + 0.5 * np.log(lam))
     beta = np.empty((G, p))
     cov = np.empty((G, p, p))
