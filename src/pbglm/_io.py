@@ -234,3 +234,36 @@ def stored_fits(adata: AnnData, key: str) -> list[StoredFit]:
         cov = np.asarray(adata.varm[varm_key(key, "cov", g)], dtype=float).reshape(-1, p, p)
         fits.append(StoredFit(record=rec, key=key, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
     return fits
+
+
+def stored_test(adata: AnnData, key: str, name: str, group: str | None = None) -> dict:
+    """The parameters of a stored test (of one group for ``groupby`` fits)."""
+    tests = stored_tests(adata, key)
+    if name not in tests:
+        stored = tests or "none (run pbglm.tl.test first)"
+        raise KeyError(f"No test named {name!r} under key {key!r}. Stored tests: {stored}.")
+    uns = adata.uns[key]
+    if group is None:
+        return dict(uns["tests"][name])
+    return dict(uns["groups"][group].get("tests", {}).get(name, {}))
+
+
+def test_table(adata: AnnData, key: str, name: str, group: str | None = None) -> pd.DataFrame | None:
+    """A stored test's ``.varm`` table (None where a group has none)."""
+    slot = varm_key(key, f"test_{name}", group)
+    return adata.varm[slot] if slot in adata.varm else None
+
+
+def write_shrink(adata: AnnData, columns: dict, *, key: str, name: str, record: dict, group=None) -> None:
+    """Add shrunken-estimate columns to a stored test's ``.varm`` table and its record to
+    ``.uns[key]['tests'][name]['shrink']`` (per group: ``.uns[key]['groups'][g]['tests'][name]['shrink']``)."""
+    slot = varm_key(key, f"test_{name}", group)
+    table = pd.DataFrame(adata.varm[slot]).copy()
+    for col in ("log2fc_shrunk", "lfc_se_shrunk", "svalue"):
+        if col in table.columns and col not in columns:
+            del table[col]
+    for col, values in columns.items():
+        table[col] = np.asarray(values, dtype=float)
+    adata.varm[slot] = table
+    target = adata.uns[key]["tests"][name] if group is None else adata.uns[key]["groups"][group]["tests"][name]
+    target["shrink"] = to_plain(record)
