@@ -120,7 +120,7 @@ def _shrink_one(adata: AnnData, fit: StoredFit, name: str, params: dict, *, meth
                       prior_scale_log2=out["prior_scale"] / np.log(2.0), n_refined=n_refined,
                       n_no_se=int((out["status"] == -2).sum()))
         if n_refined:
-            logger.info("apeglm: %d genes needed a refined posterior mode (L-BFGS runs disagreed)", n_refined)
+            logger.info("apeglm: %d genes refined by Newton steps (their two L-BFGS runs disagreed)", n_refined)
     else:
         coef_new, _ = reparametrised_mle(fit.coef, fit.cov, fit.design, X_new)
         intercept = np.all(X_new == 1.0, axis=0)
@@ -197,8 +197,8 @@ def shrink(
     ``method``, ``lfc_threshold``, ``prior`` (cauchy | normal), ``prior_scale`` (apeglm's Cauchy
     scale, natural log, as apeglm reports it), ``prior_var`` (apeglm: natural log; normal: DESeq2's
     ``betaPriorVar`` of the effect, log2), ``prior_scale_log2``, ``effect`` (how the contrast was
-    made a coefficient) and, for apeglm, ``n_refined`` (genes whose two L-BFGS runs disagreed and
-    whose mode was refined by Newton steps, where apeglm refits with ``optim``) and ``n_no_se``
+    made a coefficient) and, for apeglm, ``n_refined`` (genes whose two L-BFGS runs disagreed,
+    where apeglm refits with R's BFGS; here the mode is refined by damped Newton steps) and ``n_no_se``
     (genes without a positive Laplace variance: NaN SE and s-value).
 
     Raises
