@@ -71,8 +71,9 @@ def zeroin(f, lower: float, upper: float, f_lower: float, f_upper: float, tol: f
 
 
 def apeglm_prior_var(mle: np.ndarray, se: np.ndarray, min_var: float = 0.001**2, max_var: float = 20.0**2) -> float:
-    """apeglm's ``priorVar(cbind(mle, se))`` (natural-log scale); NaN MLEs are left out."""
-    keep = ~np.isnan(mle)
+    """apeglm's ``priorVar(cbind(mle, se))`` (natural-log scale); genes with a NaN MLE or a non-finite
+    SE are left out (apeglm drops NaN MLEs; it would fail on a missing SE)."""
+    keep = ~np.isnan(mle) & np.isfinite(se)
     x = np.asarray(mle, dtype=float)[keep]
     d = np.asarray(se, dtype=float)[keep] ** 2
     s = x * x
