@@ -294,3 +294,34 @@ def test_zeroin_and_prior_var():
     w = 1 / (2 * (A + se**2) ** 2)
     assert np.sum((x**2 - se**2) * w) / np.sum(w) == pytest.approx(A, abs=2e-4)
     assert apeglm_prior_var(rng.normal(0, 0.01, 100), np.ones(100)) == 1e-6
+
+
+# ------------------------------------------------------------------ plots
+
+
+def test_plots_take_shrunk(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    a = fitted.copy()
+    with pytest.raises(KeyError, match="run pbglm.tl.shrink"):
+        pb.pl.volcano(a, "a", shrunk=True)
+    pb.tl.shrink(a, "a")
+    res = pb.get.results(a, "a")
+    ax = pb.pl.ma(a, "a", shrunk=True)
+    assert "shrunken" in ax.get_ylabel()
+    ys = np.concatenate([c.get_offsets()[:, 1] for c in ax.collections if len(c.get_offsets())])
+    np.testing.assert_allclose(np.sort(ys), np.sort(res["log2fc_shrunk"].dropna().to_numpy()))
+    ax = pb.pl.volcano(a, "a", shrunk=True, lfc_threshold=0.5)
+    xs = np.concatenate([c.get_offsets()[:, 0] for c in ax.collections if len(c.get_offsets())])
+    assert np.abs(xs).max() == pytest.approx(res["log2fc_shrunk"].abs().max())
+    assert "shrunken" in ax.get_xlabel()
+    plt.close("all")
+    b = fitted.copy()
+    pb.tl.shrink(b, "a")
+    pb.tl.shrink(b, "a_vs_b")
+    fig = pb.pl.effect_sizes(b, ["a", "a_vs_b"], shrunk=True, n_top=8, return_fig=True)
+    assert any("shrunken" in x.get_ylabel() for x in fig.axes)
+    plt.close("all")
