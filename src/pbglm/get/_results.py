@@ -27,7 +27,8 @@ def results(adata: AnnData, name: str, *, key: str = "pbglm", sort_by: str | Non
     Returns
     -------
     A DataFrame indexed by ``var_names`` with ``base_mean, log2fc, lfc_se, stat, pvalue, padj``
-    (edgeR adds ``log_cpm``). For a per-group fit (``groupby``): a long table with a ``gene``
+    (edgeR adds ``log_cpm``; :func:`pbglm.tl.shrink` adds ``log2fc_shrunk``, ``lfc_se_shrunk`` and,
+    for apeglm, ``svalue``). For a per-group fit (``groupby``): a long table with a ``gene``
     column and a ``group`` column, one row per gene and group.
     """
     tests = stored_tests(adata, key)
