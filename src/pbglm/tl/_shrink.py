@@ -23,7 +23,7 @@ METHODS = ("apeglm", "normal")
 def _effect_design(adata: AnnData, fit: StoredFit, vec: np.ndarray, desc: dict) -> tuple[np.ndarray, int, str]:
     """A design spanning the fitted one in which the tested contrast is coefficient ``j``.
 
-    A coefficient is used as it is; a comparison of two levels of a factor releveles that factor
+    A coefficient is used as it is; a comparison of two levels of a factor relevels that factor
     (what DESeq2 users do before ``lfcShrink(coef = )``); any other contrast is made a coefficient by
     :func:`pbglm._methods.shrink.contrast_design`.
     """
