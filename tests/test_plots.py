@@ -150,6 +150,20 @@ def test_volcano(airway, check_image):
     check_image(pb.pl.volcano(airway, DEX), "volcano")
 
 
+def test_volcano_and_ma_count_what_the_summary_counts(airway):
+    """Default volcano and MA colour the genes with padj < 0.1: the demo's 4,819 (2,604 up, 2,215 down)."""
+    res = pb.get.results(airway, DEX)
+    sig = res[res["padj"] < 0.1]
+    want = {"up": int((sig["log2fc"] > 0).sum()), "down": int((sig["log2fc"] < 0).sum())}
+    assert want["up"] + want["down"] == 4819
+    for ax in (pb.pl.volcano(airway, DEX), pb.pl.ma(airway, DEX)):
+        legend = ax.get_legend()
+        assert legend.get_title().get_text() == "padj < 0.1"
+        got = {t.get_text().split()[0]: int(t.get_text().split("(")[1].rstrip(")").replace(",", ""))
+               for t in legend.get_texts()}
+        assert got["up"] == want["up"] and got["down"] == want["down"]
+
+
 def test_volcano_table_with_zero_pvalues(airway, check_image):
     df = pb.get.results(airway, DEX)
     df.loc[df["pvalue"].nsmallest(3).index, "pvalue"] = 0.0
@@ -313,6 +327,45 @@ def test_gene_symbols(airway):
     assert tested in texts and len(texts) == 4 and all(t.startswith("G") for t in texts)
     ax = pb.pl.counts(a, tested, gene_symbols="symbol")
     assert ax.get_title() == tested
+
+
+def _all_text(fig) -> set[str]:
+    texts = {t.get_text() for t in fig.findobj(Text)}
+    return {line for t in texts for line in t.split("\n")}
+
+
+@pytest.mark.parametrize(
+    "plot",
+    [
+        lambda a: pb.pl.volcano(a, DEX, n_top=10, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.ma(a, DEX, n_top=10, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.effect_sizes(a, [DEX, "dex_lrt"], genes=TOP3, gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.coefficients(a, ["SPARCL1", "DUSP1"], gene_symbols="symbol", return_fig=True),
+        lambda a: pb.pl.counts(a, "DUSP1", gene_symbols="symbol", return_fig=True),
+    ],
+    ids=["volcano", "ma", "effect_sizes", "coefficients", "counts"],
+)
+def test_bundled_symbols_label_every_gene_plot(airway, plot):
+    texts = _all_text(plot(airway))
+    assert "DUSP1" in texts  # ENSG00000120129
+    assert not any(t.startswith("ENSG") for t in texts) and "nan" not in texts
+
+
+def test_airway_symbols():
+    a = pb.datasets.airway()
+    sym = a.var["symbol"]
+    assert sym["ENSG00000152583"] == "SPARCL1" and sym["ENSG00000120129"] == "DUSP1"
+    assert int(sym.notna().sum()) == 35_329 and sym.isna().sum() == a.n_vars - 35_329
+
+
+def test_gene_without_symbol_keeps_its_id(airway):
+    res = pb.get.results(airway, DEX)
+    unnamed = res.index[res["padj"].notna().to_numpy() & airway.var["symbol"].isna().to_numpy()][0]
+    ax = pb.pl.volcano(airway, DEX, n_top=0, genes=[unnamed], gene_symbols="symbol")
+    assert {t.get_text() for t in ax.texts} == {unnamed}
+    table = res.assign(symbol=airway.var["symbol"])
+    ax = pb.pl.volcano(table, n_top=0, genes=[unnamed], gene_symbols="symbol")
+    assert {t.get_text() for t in ax.texts} == {unnamed}
 
 
 def test_ma_log_cpm_axis(airway):

@@ -251,7 +251,7 @@ def test_bad_options(fitted):
         pb.tl.shrink(a, "a", lfc_threshold=-1)
     with pytest.raises(ValueError, match="s-values"):
         pb.tl.shrink(a, "a", method="normal", lfc_threshold=1.0)
-    with pytest.raises(KeyError, match="No fit stored under key 'other'"):
+    with pytest.raises(KeyError, match="No pbglm fit stored under key='other'"):
         pb.tl.shrink(a, "a", key="other")
 
 

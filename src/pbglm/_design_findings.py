@@ -26,7 +26,6 @@ import builtins
 import difflib
 import logging
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +34,7 @@ from formulaic import Formula, model_matrix
 from formulaic.transforms import TRANSFORMS
 
 from ._design import Design, dependent_columns, normalize_formula, prepare_obs
+from ._warn import warn
 
 logger = logging.getLogger("pbglm")
 
@@ -390,7 +390,6 @@ def check_design(
     reference: dict[str, str] | None = None,
     *,
     seen: set | None = None,
-    stacklevel: int = 3,
 ) -> list[Finding]:
     """Raise on error findings, warn once per warning finding, log info findings; return all findings.
 
@@ -401,8 +400,6 @@ def check_design(
     seen
         A set shared across calls (e.g. the groups of one ``groupby`` fit): a warning already in it
         is not issued again.
-    stacklevel
-        Passed to :func:`warnings.warn`.
 
     Raises
     ------
@@ -423,7 +420,7 @@ def check_design(
         key = (f.code, f.message)
         if f.severity == "warning" and key not in seen:
             seen.add(key)
-            warnings.warn(f"{f.message} Fix: {f.fix}", DesignWarning, stacklevel=stacklevel)
+            warn(f"{f.message} Fix: {f.fix}", DesignWarning)
         elif f.severity == "info":
             logger.info("design %s: %s (%s)", f.code, f.message, f.fix)
     return found

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import functools
-import warnings
+
+from ._warn import warn
 
 
 def renamed_keyword(old: str, new: str, *, since: str = "0.2"):
@@ -21,12 +22,11 @@ def renamed_keyword(old: str, new: str, *, since: str = "0.2"):
                     raise TypeError(
                         f"{func.__name__}() got both {old}= and {new}=; pass only {new}= ({old}= is its old name)."
                     )
-                warnings.warn(
+                warn(
                     f"{func.__name__}({old}=...) is deprecated since pbglm {since}: functions that read a stored "
                     f"fit take {new}= (scanpy's convention; {old}= names what a function writes). "
                     f"Use {new}={kwargs[old]!r}.",
                     FutureWarning,
-                    stacklevel=2,
                 )
                 kwargs[new] = kwargs.pop(old)
             return func(*args, **kwargs)

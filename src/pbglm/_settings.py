@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-import numba
-
 
 class _Settings:
     """Package-wide settings.
@@ -23,6 +21,8 @@ class _Settings:
 
     def resolve_n_jobs(self, n_jobs: int | None = None) -> int:
         """Return the effective number of threads for a call."""
+        import numba  # imported on first use: `import pbglm` stays light
+
         n = self.n_jobs if n_jobs is None else n_jobs
         max_threads = numba.config.NUMBA_NUM_THREADS
         if n is None or n == -1:
@@ -34,6 +34,8 @@ class _Settings:
     @contextmanager
     def threads(self, n_jobs: int | None = None):
         """Run the enclosed kernels with at most ``n_jobs`` threads."""
+        import numba
+
         old = numba.get_num_threads()
         numba.set_num_threads(self.resolve_n_jobs(n_jobs))
         try:

@@ -44,10 +44,11 @@ ENTRIES = [
     (
         "Volcano plot",
         "{func}`pbglm.pl.volcano`: log2 fold change against -log10 adjusted p-value. Genes with "
-        "`padj < alpha` and `|log2FC| > lfc_threshold` are coloured, the `n_top` most significant "
-        "are labelled without overlaps (with [adjustText](https://github.com/Phlya/adjustText) when "
-        "installed). p-values of exactly 0 are drawn at the smallest non-zero p-value as triangles.",
-        'pb.pl.volcano(airway, "dex_trt_vs_untrt")',
+        "`padj < alpha` are coloured (the genes `pbglm demo` counts; `lfc_threshold=` adds a fold-change "
+        "cut), the `n_top` most significant are labelled without overlaps (with "
+        "[adjustText](https://github.com/Phlya/adjustText) when installed), here by the gene symbols "
+        "bundled with airway. p-values of exactly 0 are drawn at the smallest non-zero p-value as triangles.",
+        'pb.pl.volcano(airway, "dex_trt_vs_untrt", gene_symbols="symbol")',
         "volcano",
     ),
     (
@@ -74,7 +75,7 @@ ENTRIES = [
         "MA plot",
         "{func}`pbglm.pl.ma`: log2 fold change against the mean of normalised counts. With `ylim`, "
         "genes beyond the limits are drawn at the border as triangles.",
-        'pb.pl.ma(airway, "dex_trt_vs_untrt", ylim=(-4, 4), n_top=5)',
+        'pb.pl.ma(airway, "dex_trt_vs_untrt", ylim=(-4, 4), n_top=5, gene_symbols="symbol")',
         "ma",
     ),
     (
@@ -89,7 +90,8 @@ ENTRIES = [
         "{func}`pbglm.pl.effect_sizes` with several tests: genes x tests, coloured by log2 fold "
         "change on a diverging scale centred at 0; a star marks `padj < alpha`. Genes: the "
         "`n_top` most significant in any column, clustered.",
-        'pb.pl.effect_sizes(airway, ["dex_trt_vs_untrt", "cell_N061011_vs_N052611", "cell_N080611_vs_N052611"])',
+        'tests = ["dex_trt_vs_untrt", "cell_N061011_vs_N052611", "cell_N080611_vs_N052611"]\n'
+        'pb.pl.effect_sizes(airway, tests, gene_symbols="symbol")',
         "effect_sizes_tests",
     ),
     (
@@ -103,7 +105,7 @@ ENTRIES = [
         "Coefficients",
         "{func}`pbglm.pl.coefficients`: a forest plot of the fitted coefficients (log2 scale) "
         "with 95% Wald intervals (coef ± 1.96 se) for a few genes.",
-        'pb.pl.coefficients(airway, ["ENSG00000152583", "ENSG00000120129", "ENSG00000101347"])',
+        'pb.pl.coefficients(airway, ["SPARCL1", "DUSP1", "SAMHD1"], gene_symbols="symbol")',
         "coefficients",
     ),
     (
@@ -126,7 +128,7 @@ ENTRIES = [
         "{func}`pbglm.pl.counts`, as DESeq2's `plotCounts`: normalised counts (counts / size "
         "factor, + 0.5 on the log axis) per group, jittered with a fixed seed; a bar marks each "
         "group's median, and `paired_by` joins the samples of each donor.",
-        'pb.pl.counts(airway, "ENSG00000152583", paired_by="cell")',
+        'pb.pl.counts(airway, "SPARCL1", paired_by="cell", gene_symbols="symbol")',
         "counts",
     ),
 ]

@@ -37,13 +37,19 @@ def airway() -> ad.AnnData:
     AnnData with samples in rows and genes in columns, integer counts in ``X`` and the sample
     table in ``.obs``: ``cell`` (donor, categorical, levels in sorted order), ``dex``
     (categorical, levels ``untrt``, ``trt``: untreated is the reference), ``albut``, ``Run``,
-    ``SampleName``, ``avgLength``. Suited to the matched design ``~ cell + dex``.
+    ``SampleName``, ``avgLength``. Suited to the matched design ``~ cell + dex``. Genes are
+    named by their Ensembl IDs; ``.var['symbol']`` holds the HGNC symbol of 35,329 of them
+    (missing for the others) from Bioconductor's ``org.Hs.eg.db`` 3.16.0, for plot labels:
+    ``pbglm.pl.volcano(adata, ..., gene_symbols="symbol")``.
     """
     obs = pd.read_csv(_DATA / "airway_samples.csv", index_col=0)
     obs["cell"] = pd.Categorical(obs["cell"], categories=sorted(obs["cell"].unique()))
     obs["dex"] = pd.Categorical(obs["dex"], categories=["untrt", "trt"])
     obs["albut"] = pd.Categorical(obs["albut"], categories=["untrt"])
-    return _to_anndata(_read_table("airway_counts.csv.gz"), obs)
+    adata = _to_anndata(_read_table("airway_counts.csv.gz"), obs)
+    symbols = _read_table("airway_symbols.csv.gz")["symbol"]
+    adata.var["symbol"] = symbols.reindex(adata.var_names).to_numpy(dtype=object)  # NaN: no symbol
+    return adata
 
 
 def pasilla() -> ad.AnnData:

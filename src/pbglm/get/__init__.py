@@ -1,5 +1,6 @@
-"""Getters: stored results as tidy tables."""
+"""Getters: stored results as tidy tables, and what is stored."""
 
 from ._results import results
+from ._stored import fits, tests
 
-__all__ = ["results"]
+__all__ = ["fits", "results", "tests"]

@@ -10,7 +10,8 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .._io import stored_tests, varm_key
+from .._io import column_key, has_varm, owned_slots, read_varm, stored_tests
+from .._io import fit_record as _stored_record
 
 # Okabe-Ito colours (readable for colour-blind readers and in greyscale print).
 UP = "#D55E00"
@@ -53,19 +54,10 @@ def legend_outside(ax: Axes, **kwargs):
 
 
 def fit_record(adata: AnnData, key: str) -> Mapping:
-    """``adata.uns[key]`` of a fit, with a clear error when there is none."""
+    """``adata.uns[key]`` of a fit with users' names as keys (tests, groups), with a clear error when there is none."""
     if not isinstance(adata, AnnData):
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
-    uns = adata.uns.get(key)
-    if not isinstance(uns, Mapping) or ("design_columns" not in uns and "groups" not in uns):
-        others = [
-            k for k, v in adata.uns.items() if isinstance(v, Mapping) and ("design_columns" in v or "groups" in v)
-        ]
-        hint = f" Fits are stored under key={others}." if others else ""
-        raise KeyError(
-            f"No pbglm fit stored under key={key!r}: run pbglm.tl.fit(adata, design) first.{hint}"
-        )
-    return uns
+    return _stored_record(adata, key)
 
 
 def fit_groups(uns: Mapping) -> list[str] | None:
@@ -116,14 +108,10 @@ def test_table(adata: AnnData, test: str | None, key: str, group) -> tuple[pd.Da
     """One stored test's table (indexed by gene), its name and its group."""
     test = check_test(adata, test, key)
     group = check_group(adata, key, group, needed_for=f"plotting test {test!r}")
-    if group is not None:
-        slot = varm_key(key, f"test_{test}", group)
-        if slot not in adata.varm:
-            run_in = list(adata.uns[key]["tests"][test].get("groups", []))
-            raise KeyError(f"Test {test!r} was not run in group {group!r}; it was run in {run_in}.")
-    else:
-        slot = varm_key(key, f"test_{test}")
-    return pd.DataFrame(adata.varm[slot]), test, group
+    if group is not None and not has_varm(adata, key, f"test_{test}", group):
+        run_in = list(fit_record(adata, key)["tests"][test].get("groups", []))
+        raise KeyError(f"Test {test!r} was not run in group {group!r}; it was run in {run_in}.")
+    return pd.DataFrame(read_varm(adata, key, f"test_{test}", group)), test, group
 
 
 def gene_table(adata: AnnData, key: str, group) -> tuple[pd.DataFrame, Mapping, str | None]:
@@ -131,10 +119,10 @@ def gene_table(adata: AnnData, key: str, group) -> tuple[pd.DataFrame, Mapping, 
     uns = fit_record(adata, key)
     group = check_group(adata, key, group)
     if group is None:
-        prefix = f"{key}_"
-        cols = {c[len(prefix) :]: adata.var[c] for c in adata.var.columns if c.startswith(prefix)}
+        prefix = column_key(key, "")
+        cols = {c[len(prefix) :]: adata.var[c] for c in owned_slots(adata, key)["var"] if c in adata.var.columns}
         return pd.DataFrame(cols, index=adata.var_names), uns, None
-    return pd.DataFrame(adata.varm[varm_key(key, "genes", group)]), uns["groups"][group], group
+    return pd.DataFrame(read_varm(adata, key, "genes", group)), uns["groups"][group], group
 
 
 def method_of(uns: Mapping, record: Mapping) -> str:
@@ -168,7 +156,7 @@ def results_frame(
         if gene_symbols is not None:
             if gene_symbols not in df.columns:
                 raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of the results table.")
-            labels = df[gene_symbols].astype(str)
+            labels = _fill_labels(df[gene_symbols], df.index)
         else:
             labels = pd.Series(df.index.astype(str), index=df.index)
         title = test or ("" if group is None else str(group))
@@ -182,13 +170,20 @@ def results_frame(
     return df, labels, test if group is None else f"{test} ({group})"
 
 
+def _fill_labels(values: pd.Series, names: pd.Index) -> pd.Series:
+    """Labels as strings, the gene's name where the label is missing or empty (e.g. no symbol)."""
+    text = values.astype(object)
+    missing = values.isna().to_numpy() | (text.astype(str).str.strip() == "").to_numpy()
+    return pd.Series(np.where(missing, names.astype(str), text.astype(str)), index=values.index)
+
+
 def gene_labels(adata: AnnData, gene_symbols: str | None) -> pd.Series:
-    """The label of each gene: its var name, or ``.var[gene_symbols]``."""
+    """The label of each gene: its var name, or ``.var[gene_symbols]`` (the var name where that is missing)."""
     if gene_symbols is None:
         return pd.Series(adata.var_names.astype(str), index=adata.var_names)
     if gene_symbols not in adata.var.columns:
         raise KeyError(f"gene_symbols={gene_symbols!r} is not a column of .var; columns: {list(adata.var.columns)}.")
-    return adata.var[gene_symbols].astype(str)
+    return _fill_labels(adata.var[gene_symbols], adata.var_names)
 
 
 def resolve_genes(index: pd.Index, genes: str | Sequence[str], labels: pd.Series | None = None) -> list[str]:

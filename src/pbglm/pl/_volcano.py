@@ -40,7 +40,7 @@ def volcano(
     group: str | None = None,
     use_padj: bool = True,
     alpha: float = 0.1,
-    lfc_threshold: float = 1.0,
+    lfc_threshold: float = 0.0,
     shrunk: bool = False,
     n_top: int = 10,
     genes: Sequence[str] | None = None,
@@ -52,8 +52,11 @@ def volcano(
 ) -> Axes | Figure:
     """Volcano plot: log2 fold change against -log10 (adjusted) p-value.
 
-    Genes with ``padj < alpha`` and ``|log2fc| > lfc_threshold`` are coloured as up- or
-    down-regulated, the rest grey. Dashed lines mark the thresholds. The ``n_top`` most
+    Genes with ``padj < alpha`` (and ``|log2fc| > lfc_threshold`` when a threshold is given) are
+    coloured as up- or down-regulated, the rest grey; the legend counts each class and its title
+    states the criterion. By default these are the genes that :func:`pbglm.pl.ma` colours and that
+    ``pbglm run`` / ``pbglm demo`` report as significant. Genes without a ``padj`` (filtered out
+    by independent filtering or ``filter_by_expr``) are not drawn. Dashed lines mark the thresholds. The ``n_top`` most
     significant of the coloured genes and any ``genes`` are labelled (without overlaps when
     `adjustText <https://github.com/Phlya/adjustText>`_ is installed). p-values of exactly 0 (an
     underflow) are drawn at the smallest non-zero p-value as upward triangles.
@@ -76,7 +79,8 @@ def volcano(
         FDR level: significant genes have ``padj < alpha`` (``pvalue < alpha`` if the table has no
         ``padj`` column).
     lfc_threshold
-        Minimum absolute log2 fold change of coloured genes (0 colours every significant gene).
+        Minimum absolute log2 fold change of coloured genes, drawn as dashed lines. The default 0
+        colours every gene with ``padj < alpha``.
     shrunk
         Plot the shrunken fold changes (``log2fc_shrunk``, written by :func:`pbglm.tl.shrink`)
         instead of the maximum-likelihood ones.

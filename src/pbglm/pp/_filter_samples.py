@@ -10,7 +10,19 @@ import numpy as np
 from anndata import AnnData
 from scipy import sparse
 
+from .._io import get_matrix
+
 logger = logging.getLogger("pbglm")
+
+#: Columns holding the number of cells per pseudobulk sample: pbglm, scanpy >= 1.12
+#: (``sc.get.aggregate``), decoupler >= 2 and decoupler 1 (``get_pseudobulk``).
+CELL_COLUMNS = ("n_cells", "n_obs_aggregated", "psbulk_cells", "psbulk_n_cells")
+#: Columns holding the total count per sample: pbglm, decoupler.
+COUNT_COLUMNS = ("total_counts", "psbulk_counts")
+
+
+def _first_column(adata: AnnData, names: tuple[str, ...]) -> str | None:
+    return next((c for c in names if c in adata.obs.columns), None)
 
 
 def filter_samples(
@@ -18,6 +30,7 @@ def filter_samples(
     *,
     min_cells: int | None = None,
     min_counts: float | None = None,
+    layer: str | None = None,
     inplace: bool = True,
 ) -> AnnData | None:
     """Drop pseudobulk samples summing too few cells or too few counts.
@@ -27,11 +40,18 @@ def filter_samples(
     adata
         Pseudobulk data, typically the output of :func:`pbglm.pp.pseudobulk`.
     min_cells
-        Samples with ``.obs['n_cells']`` below this are dropped. ``None`` skips this criterion.
+        Samples with fewer cells than this are dropped. The number of cells per sample is read
+        from the first ``.obs`` column present of ``n_cells`` (:func:`pbglm.pp.pseudobulk`),
+        ``n_obs_aggregated`` (scanpy >= 1.12 ``sc.get.aggregate``), ``psbulk_cells`` (decoupler
+        >= 2) and ``psbulk_n_cells`` (decoupler 1). ``None`` skips this criterion.
     min_counts
         Samples whose total count is below this are dropped. The total count is read from
-        ``.obs['total_counts']`` or, when that column is missing, computed as the row sums of ``.X``.
+        ``.obs['total_counts']`` or decoupler's ``.obs['psbulk_counts']`` or, when neither is
+        there, computed as the row sums of the counts (``.X``, or ``layer``; with ``.X`` empty, as
+        ``sc.get.aggregate`` leaves it, the only layer of integer counts such as ``'sum'``).
         ``None`` skips this criterion.
+    layer
+        Layer holding the counts for ``min_counts`` when no total-count column is present.
     inplace
         Subset ``adata`` itself (like :func:`scanpy.pp.filter_cells`) instead of returning a copy.
 
@@ -45,7 +65,7 @@ def filter_samples(
     Raises
     ------
     KeyError
-        If ``min_cells`` is given but ``.obs['n_cells']`` is missing.
+        If ``min_cells`` is given but no cell-count column is present, or ``layer`` is missing.
     ValueError
         If a threshold is negative, or if no sample would be left.
     """
@@ -54,17 +74,18 @@ def filter_samples(
             raise ValueError(f"{name} must be a non-negative number or None, got {value!r}.")
     mask = np.ones(adata.n_obs, dtype=bool)
     if min_cells is not None:
-        if "n_cells" not in adata.obs.columns:
+        col = _first_column(adata, CELL_COLUMNS)
+        if col is None:
             raise KeyError(
-                "adata.obs['n_cells'] is missing, so min_cells cannot be applied; create the pseudobulk data with "
-                "pbglm.pp.pseudobulk (which writes it) or add the number of cells per sample as obs['n_cells']."
+                "No column with the number of cells per sample in .obs (looked for "
+                f"{', '.join(map(repr, CELL_COLUMNS))}), so min_cells cannot be applied. pbglm.pp.pseudobulk "
+                "writes 'n_cells' and scanpy >= 1.12 sc.get.aggregate 'n_obs_aggregated'; otherwise add the "
+                "number of cells per sample as obs['n_cells']."
             )
-        mask &= adata.obs["n_cells"].to_numpy() >= min_cells
+        mask &= adata.obs[col].to_numpy() >= min_cells
     if min_counts is not None:
-        if "total_counts" in adata.obs.columns:
-            total = adata.obs["total_counts"].to_numpy()
-        else:
-            total = _row_sums(adata.X)
+        col = _first_column(adata, COUNT_COLUMNS)
+        total = adata.obs[col].to_numpy() if col is not None else _row_sums(get_matrix(adata, layer))
         mask &= total >= min_counts
     n_dropped = int(adata.n_obs - mask.sum())
     if n_dropped == adata.n_obs and adata.n_obs > 0:
@@ -89,8 +110,6 @@ def filter_samples(
 
 
 def _row_sums(x: Any) -> np.ndarray:
-    if x is None:
-        raise ValueError("adata.X is None and adata.obs['total_counts'] is missing; add obs['total_counts'].")
     if sparse.issparse(x):
         return np.asarray(x.sum(axis=1)).ravel()
     s = x.sum(axis=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from scipy import sparse
 
 from .._kernels import aggregate as _agg
 from .._settings import settings
+from .._warn import warn
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -203,11 +203,9 @@ def pseudobulk(
     if groups_key is not None:
         lost = np.setdiff1d(np.unique(out_g), np.unique(out_g[keep]))
         if lost.size:
-            warnings.warn(
+            warn(
                 f"No pseudobulk sample of {groups_key}={[g_levels[j] for j in lost]} is left after "
-                f"min_cells={min_cells} and min_counts={min_counts}; lower the thresholds to keep these groups.",
-                UserWarning,
-                stacklevel=2,
+                f"min_cells={min_cells} and min_counts={min_counts}; lower the thresholds to keep these groups."
             )
 
     layers = {}

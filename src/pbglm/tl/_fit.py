@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,10 +10,12 @@ import pandas as pd
 from anndata import AnnData
 
 from .. import __name__ as _pkg
+from .._compile_notice import notify_compile
 from .._design import build_design, design_variables
 from .._design_findings import check_design
-from .._io import read_counts, write_fit
+from .._io import clear_fit, raw_record, read_counts, start_fit, to_plain, write_fit, write_layer
 from .._methods.pipeline import run_pipeline
+from .._warn import warn
 
 logger = logging.getLogger("pbglm")
 
@@ -31,16 +32,8 @@ def _version() -> str:
 
 
 def _clear(adata: AnnData, key: str) -> None:
-    """Remove results of an earlier fit stored under ``key``."""
-    for name in [k for k in adata.varm.keys() if k.startswith(f"{key}_")]:
-        del adata.varm[name]
-    for name in [c for c in adata.var.columns if c.startswith(f"{key}_")]:
-        del adata.var[name]
-    for name in [c for c in adata.obs.columns if c.startswith(f"{key}_")]:
-        del adata.obs[name]
-    for name in [k for k in adata.layers.keys() if k.startswith(f"{key}_")]:
-        del adata.layers[name]
-    adata.uns.pop(key, None)
+    """Remove results of an earlier fit stored under ``key``: exactly the slots it recorded as its own."""
+    clear_fit(adata, key)
 
 
 def _size_factor_option(adata: AnnData, size_factors, mask):
@@ -74,7 +67,7 @@ def _prepare(adata, design_formula, *, mask, method, reference, size_factors, se
                 present = sorted(map(str, pd.unique(col.astype(str))))
                 if len(present) < 2:
                     raise ValueError(f"factor {var!r} has a single level ({present}) in this group")
-    check_design(sub_obs, design_formula, reference, seen=seen, stacklevel=5)
+    check_design(sub_obs, design_formula, reference, seen=seen)
     design = build_design(sub_obs, design_formula, reference)
     m_mask = np.ones(adata.n_obs, dtype=bool) if mask is None else mask
     sf = _size_factor_option(adata, size_factors, m_mask) if method == "deseq2" else None
@@ -85,10 +78,8 @@ def _store(adata, counts, fit, design, *, m_mask, mask, group, key, layer, refer
     extra = {"layer": "None" if layer is None else layer, "reference": dict(reference or {})}
     replaced = fit.extra.get("replaced_counts")
     if replaced is not None:
-        layer_name = f"{key}_replaced_counts"
+        layer_name = write_layer(adata, key, "replaced_counts", lambda: counts.T.copy())
         extra["replaced_counts_layer"] = layer_name
-        if layer_name not in adata.layers:
-            adata.layers[layer_name] = counts.T.copy()
         adata.layers[layer_name][m_mask, :] = replaced.T
     write_fit(adata, fit, design, key=key, obs_mask=mask, group=group, extra_params=extra)
 
@@ -172,7 +163,11 @@ def fit(
     filter_by_expr
         edgeR only: drop genes failing edgeR's ``filterByExpr`` before fitting (their results are NaN).
     key_added
-        Prefix of every key written.
+        Prefix of every key written: any non-empty string. Characters that h5ad / zarr keys
+        cannot hold (``/``, ``:``, ``%``, ...) are percent-encoded in the stored keys (``"my/fit"``
+        is stored as ``.uns["my%2Ffit"]``); readers take ``key=`` as given. Refitting a key
+        replaces exactly the results of that key; other keys, also ones it is a prefix of
+        (``"pbglm"`` and ``"pbglm_x"``), are left alone.
     n_jobs
         Threads for the numba kernels (default: :attr:`pbglm.settings.n_jobs`, i.e. all cores).
     client
@@ -221,8 +216,9 @@ def fit(
         adata = adata.copy()
     counts = read_counts(adata, layer)
     _check_mixed_columns(adata, design)
+    notify_compile(method)
     _clear(adata, key_added)
-    adata.uns[key_added] = {
+    start_fit(adata, key_added, {
         "version": _version(),
         "method": method,
         "formula": design,
@@ -232,7 +228,7 @@ def fit(
             "size_factors": size_factors if isinstance(size_factors, str) else "user", "fit_type": fit_type,
             "filter_by_expr": bool(filter_by_expr),
         },
-    }
+    })
     seen: set = set()
     options = dict(fit_type=fit_type, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
     store = dict(key=key_added, layer=layer, reference=reference)
@@ -250,8 +246,8 @@ def fit(
         all_groups = list(dict.fromkeys(adata.obs[groupby].astype("category").cat.categories.astype(str)))
         wanted = all_groups if groups is None else [str(g) for g in groups]
         missing = [g for g in wanted if g not in set(col)]
-        adata.uns[key_added]["groupby"] = groupby
-        adata.uns[key_added]["groups"] = {}
+        raw_record(adata, key_added)["groupby"] = groupby
+        raw_record(adata, key_added)["groups"] = {}
         skipped = {}
         jobs = {}
         for g in wanted:
@@ -280,11 +276,9 @@ def fit(
                 skipped[g] = str(err)
                 continue
             _store(adata, counts, result, d, m_mask=m_mask, mask=mask, group=g, **store)
-        adata.uns[key_added]["skipped"] = skipped
+        raw_record(adata, key_added)["skipped"] = to_plain(skipped)
         if skipped:
-            warnings.warn(
-                "Groups not fit: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning, stacklevel=2
-            )
+            warn("Groups not fit: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()))
         if len(skipped) == len(wanted):
             raise ValueError(f"No group of {groupby!r} could be fit: {skipped}")
     return adata if copy else None

@@ -10,7 +10,7 @@ from anndata import AnnData
 
 from .._contrast import level_column
 from .._design import build_design
-from .._io import StoredFit, stored_fits, stored_test, test_table, write_shrink
+from .._io import StoredFit, read_obs, stored_fits, stored_test, test_table, write_shrink, write_shrink_record
 from .._methods.deseq2 import DESeq2Options, fit_glm
 from .._methods.shrink import apeglm_shrink, contrast_design, normal_shrink, reparametrised_mle
 from ._test import _counts_for
@@ -83,8 +83,8 @@ def _shrink_one(adata: AnnData, fit: StoredFit, name: str, params: dict, *, meth
     _check_single_effect(name, params)
     genes = fit.genes
     if "dispersion" not in genes or not np.isfinite(genes["dispersion"].to_numpy(dtype=float)).any():
-        raise ValueError(f"The fit under key {fit.key!r} has no stored dispersions (.var['{fit.key}_dispersion']); "
-                         "refit with pbglm.tl.fit before shrinking.")
+        raise ValueError(f"The fit under key {fit.key!r} has no stored dispersions; refit with pbglm.tl.fit "
+                         "before shrinking.")
     if method == "normal":
         if fit.method != "deseq2":
             raise ValueError("method='normal' is DESeq2's betaPrior refit and needs a method='deseq2' fit; "
@@ -102,12 +102,10 @@ def _shrink_one(adata: AnnData, fit: StoredFit, name: str, params: dict, *, meth
     desc = dict(desc) if isinstance(desc, dict) else {}
     X_new, j, how = _effect_design(adata, fit, vec, desc)
     counts = _counts_for(adata, fit, replaced=False)
-    obs = adata.obs.loc[fit.mask]
     if fit.method == "edger":
-        eff = obs[f"{fit.key}_lib_size"].to_numpy(dtype=float) * obs[f"{fit.key}_norm_factors"].to_numpy(dtype=float)
-        sf = eff
+        sf = read_obs(adata, fit.key, "lib_size", fit.mask) * read_obs(adata, fit.key, "norm_factors", fit.mask)
     else:
-        sf = obs[f"{fit.key}_size_factor"].to_numpy(dtype=float)
+        sf = read_obs(adata, fit.key, "size_factor", fit.mask)
     disp = genes["dispersion"].to_numpy(dtype=float)
     record = {"method": method, "lfc_threshold": float(lfc_threshold), "effect": how}
     if method == "apeglm":
@@ -230,6 +228,6 @@ def shrink(
         summary = {"method": method, "lfc_threshold": float(lfc_threshold),
                    "groups": [str(g) for g in results],
                    "prior_scale_log2": {str(g): float(r["prior_scale_log2"]) for g, (_, r) in results.items()}}
-        adata.uns[key]["tests"][test]["shrink"] = summary
+        write_shrink_record(adata, summary, key=key, name=test)
     logger.info("shrunk test %r (%s)", test, method)
     return adata if copy else None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -11,13 +10,14 @@ import pandas as pd
 from anndata import AnnData
 
 from .._contrast import resolve_contrast, safe_name
-from .._design import build_design, dependent_columns
-from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, stored_fits, to_plain, write_test
+from .._design import build_design, dependent_columns, design_variables, normalize_formula
+from .._io import TEST_COLUMNS, StoredFit, get_matrix, read_counts, read_obs, stored_fits, stored_tests, write_test
 from .._methods import deseq2_results as dr
 from .._methods.deseq2 import DESeq2Options, glm
 from .._methods.edger_fit import test_edger_design
 from .._renamed_keyword import renamed_keyword
 from .._settings import settings
+from .._warn import warn
 
 logger = logging.getLogger("pbglm")
 
@@ -65,6 +65,10 @@ def _reduced_matrix(adata, fit: StoredFit, reduced, drop):
         return X[:, keep], f"drop {drop}"
     reference = fit.record.get("reference", {})
     reference = dict(reference) if isinstance(reference, dict) else {}
+    # the fit's reference levels, for the factors the reduced formula keeps (a reduced model that
+    # leaves a factor out, e.g. "~ 1" after reference={"Drug": "ctrl"}, has no level to set)
+    kept = set(design_variables(normalize_formula(reduced), adata.obs.columns))
+    reference = {k: v for k, v in reference.items() if k in kept}
     rd = build_design(adata.obs.loc[fit.mask], reduced, reference or None)
     X0 = rd.matrix
     if X0.shape[1] >= X.shape[1]:
@@ -98,7 +102,7 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
             raise ValueError("Thresholded tests (lfc_threshold > 0) must be Wald tests; drop reduced=/drop=.")
         X0, label = _reduced_matrix(adata, fit, reduced, drop)
         Yr = _counts_for(adata, fit, replaced=True)
-        sf = adata.obs.loc[fit.mask, f"{fit.key}_size_factor"].to_numpy(dtype=float)
+        sf = read_obs(adata, fit.key, "size_factor", fit.mask)
         nz = np.nonzero(~all_zero)[0]
         disp = genes["dispersion"].to_numpy(dtype=float)
         with settings.threads(None):
@@ -122,9 +126,8 @@ def _test_deseq2(adata, fit: StoredFit, vec, desc, *, reduced, drop, alpha, lfc_
 
 def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold, key):
     counts = _counts_for(adata, fit, replaced=False)
-    obs = adata.obs.loc[fit.mask]
-    sample_info = {"lib_size": obs[f"{key}_lib_size"].to_numpy(dtype=float),
-                   "norm_factors": obs[f"{key}_norm_factors"].to_numpy(dtype=float)}
+    sample_info = {"lib_size": read_obs(adata, key, "lib_size", fit.mask),
+                   "norm_factors": read_obs(adata, key, "norm_factors", fit.mask)}
     return test_edger_design(counts, fit, vec, kind=kind, coefs=coefs, lfc_threshold=lfc_threshold,
                              sample_info=sample_info)
 
@@ -165,8 +168,18 @@ def test(
         Coefficient name(s) to remove from the full design for a joint test ("changed in any
         condition"); an alternative to ``reduced``.
     name
-        Name of the stored test; default derived from the contrast (``dex_trt_vs_untrt``) or
-        ``lrt_...``.
+        Name of the stored test (any string: it is stored under an encoded key and shown as
+        given). By default it is derived from what is tested: ``dex_trt_vs_untrt`` for a
+        ``(factor, level, reference)`` contrast, the coefficient or expression otherwise,
+        ``lrt_<reduced formula>`` / ``lrt_drop_<coefficients>`` for likelihood-ratio tests;
+        then one suffix per option that changes the answer, in this order:
+        ``_lfc<t>`` (``lfc_threshold=t > 0``, e.g. ``_lfc1``, ``_lfc0.5``), ``_<alt>`` (``alt``
+        other than ``"greaterAbs"``, e.g. ``_lfc1_lessAbs``), ``_useT``, ``_glmLRT`` (edgeR
+        ``kind="lrt"``), and for DESeq2 ``_alpha<a>`` (``alpha`` other than 0.1, which moves the
+        independent-filtering threshold), ``_noCooks``, ``_noIndFilter``. So
+        ``tl.test(adata, ("dex", "trt", "untrt"), lfc_threshold=1)`` stores
+        ``dex_trt_vs_untrt_lfc1`` next to ``dex_trt_vs_untrt``. A test stored under an existing
+        name replaces it, with a UserWarning naming it.
     kind
         edgeR only: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT).
     alpha
@@ -196,7 +209,7 @@ def test(
     if reduced is not None and drop is not None:
         raise ValueError("Give either reduced= or drop=, not both.")
     fits = stored_fits(adata, key)
-    method = str(adata.uns[key]["method"])
+    method = fits[0].method
     if contrast is None and reduced is None and drop is None:
         raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
     if lfc_threshold < 0:
@@ -239,7 +252,9 @@ def test(
                 raise
             skipped[fit.group] = str(err)
             continue
-        test_name = name or default_name
+        test_name = name or default_name + _option_suffix(
+            method, kind=kind, lfc_threshold=lfc_threshold, alt=alt, use_t=use_t, alpha=alpha,
+            cooks_filter=cooks_filter, independent_filter=independent_filter)
         frame = pd.DataFrame(table, index=adata.var_names)
         frame = frame[TEST_COLUMNS + [c for c in frame.columns if c not in TEST_COLUMNS]]
         params.update(contrast=np.asarray(vec, dtype=float), contrast_columns=fit.columns, description=desc,
@@ -249,18 +264,37 @@ def test(
     if not results:
         raise ValueError(f"The test could not be run in any group: {skipped}")
     if skipped:
-        warnings.warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()), UserWarning,
-                      stacklevel=2)
-    for group, (frame, params) in results.items():
-        write_test(adata, frame, key=key, name=test_name, params=params if group is None else {}, group=group)
+        warn("Test skipped in groups: " + "; ".join(f"{g}: {r}" for g, r in skipped.items()))
+    summary = None
     if fits[0].group is not None:
-        tests = adata.uns[key].setdefault("tests", {})
-        tests[test_name] = {**to_plain(record_params), "groups": list(map(str, results)),
-                            "skipped": {str(k): v for k, v in skipped.items()}}
-        for group, (_, params) in results.items():
-            adata.uns[key]["groups"][group].setdefault("tests", {})[test_name] = to_plain(params)
+        summary = {**record_params, "groups": list(map(str, results)),
+                   "skipped": {str(k): v for k, v in skipped.items()}}
+    if test_name in stored_tests(adata, key):
+        warn(f"Replacing the stored test {test_name!r} under key={key!r} with this one; pass name= to keep both.")
+    write_test(adata, results, key=key, name=test_name, summary=summary)
     logger.info("stored test %r", test_name)
     return adata if copy else None
+
+
+def _option_suffix(method, *, kind, lfc_threshold, alt, use_t, alpha, cooks_filter, independent_filter) -> str:
+    """The part of a default test name that records the options changing the answer (see tl.test's ``name``)."""
+    parts = []
+    if lfc_threshold:
+        parts.append(f"lfc{float(lfc_threshold):g}")
+    if alt != "greaterAbs":
+        parts.append(alt)
+    if use_t:
+        parts.append("useT")
+    if method == "edger" and kind == "lrt":
+        parts.append("glmLRT")
+    if method == "deseq2":
+        if alpha != 0.1:
+            parts.append(f"alpha{float(alpha):g}")
+        if not cooks_filter:
+            parts.append("noCooks")
+        if not independent_filter:
+            parts.append("noIndFilter")
+    return "".join("_" + p for p in parts)
 
 
 def _coefs_not_in(fit: StoredFit, X0: np.ndarray) -> list[str]:
