@@ -325,3 +325,16 @@ def test_plots_take_shrunk(fitted):
     fig = pb.pl.effect_sizes(b, ["a", "a_vs_b"], shrunk=True, n_top=8, return_fig=True)
     assert any("shrunken" in x.get_ylabel() for x in fig.axes)
     plt.close("all")
+
+
+def test_lu_inverse_handles_indefinite_and_singular_matrices():
+    from pbglm._kernels.small_linalg import lu_inverse
+
+    rng = np.random.default_rng(3)
+    A = rng.normal(size=(5, 5))
+    A[0, 0] = 0.0  # needs pivoting
+    out = np.empty((5, 5))
+    assert lu_inverse(A, out, np.empty((2, 5)))
+    np.testing.assert_allclose(out, np.linalg.inv(A), rtol=1e-10, atol=1e-12)
+    S = np.ones((3, 3))
+    assert not lu_inverse(S, np.empty((3, 3)), np.empty((2, 3)))
