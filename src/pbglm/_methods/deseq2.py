@@ -49,8 +49,11 @@ class DESeq2Options:
 
 
 def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True,
-            mu_out=None) -> dict:
-    """NB GLM for every gene (DESeq2 ``fitNbinomGLMs`` without beta prior).
+            mu_out=None, ridge_log2=None) -> dict:
+    """NB GLM for every gene (DESeq2 ``fitNbinomGLMs``; without beta prior unless ``ridge_log2``).
+
+    ``ridge_log2``: per-coefficient ridge ``lambda`` on the log2 scale (DESeq2's ``1 / betaPriorVar``
+    of the normal prior); default ``opts.ridge`` for every coefficient.
 
     Returns coefficients (natural log), covariance (natural log), unfloored fitted means (written
     into ``mu_out`` when given: a fresh count-sized array costs more than the fit's memory traffic),
@@ -60,7 +63,8 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
     G, m = counts.shape
     p = X.shape[1]
     log_sf = np.log(size_factors)
-    lam = np.full(p, opts.ridge / LN2**2)
+    ridge = np.full(p, opts.ridge) if ridge_log2 is None else np.asarray(ridge_log2, dtype=float)
+    lam = ridge / LN2**2
     if beta_init is None:
         beta_init = initial_beta(counts, size_factors, X)
     rows, entry = packed_outer(X)
@@ -83,7 +87,7 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
         # DESeq2 starts optim from the log2 coefficients when they are usable, otherwise from the
         # natural-log ones (sic), clipped into the box
         start = np.where(usable, log2_beta, beta[idx])
-        res = optim_refit(counts[idx], size_factors, X, alpha[idx], start, opts.ridge, opts.min_mu)
+        res = optim_refit(counts[idx], size_factors, X, alpha[idx], start, ridge, opts.min_mu)
         beta[idx], cov[idx], mu[idx], dev[idx] = res["beta"], res["cov"], res["mu"], res["deviance"]
         converged[idx] = res["converged"]
         # DESeq2 keeps the IRLS hat values for these genes
