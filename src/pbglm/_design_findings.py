@@ -21,9 +21,6 @@ info
 
 from __future__ import annotations
 
-import ast
-import builtins
-import difflib
 import logging
 import re
 import warnings
@@ -31,22 +28,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
-from formulaic.transforms import TRANSFORMS
 
 from ._design import Design, dependent_columns, normalize_formula, prepare_obs
+from ._formula import DesignFormulaError, model_matrix, parse_formula
+from ._formula import one_line as _one_line
 
 logger = logging.getLogger("pbglm")
 
 SEVERITIES = ("error", "warning", "info")
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MARKED = re.compile(r"⧛(.*?)⧚")
 _TREATMENT = re.compile(r"\[T\.([^\]]*)\]")
-_PLAIN = {
-    "Could not find matching context marker": "unbalanced parenthesis or quote",
-    "insuffient": "insufficient",
-}
 _CONTROL = re.compile(
     r"^(ctrl|ctl|control|controls|untreated|untrt|unstim|unstimulated|vehicle|veh|dmso|pbs|mock|wt|wildtype|"
     r"wild[-_ ]?type|placebo|baseline|healthy|normal|naive|none|sham|scramble|scrambled|ntc|non[-_ ]?targeting)$",
@@ -84,17 +75,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.code}: {self.message} Fix: {self.fix}"
-
-
-class DesignFormulaError(KeyError, ValueError):
-    """A formula that cannot be read against ``.obs`` (syntax error, unknown column, bad reference).
-
-    Subclasses both ``KeyError`` and ``ValueError`` so that code catching either keeps working;
-    its message is a single line.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class DesignError(ValueError):
@@ -196,76 +176,17 @@ class DesignInspection:
         return out
 
 
-def _one_line(text: str) -> str:
-    text = _ANSI.sub("", str(text))
-    marked = _MARKED.search(text)
-    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else "invalid formula"
-    first = first.rstrip(".")
-    for raw, plain in _PLAIN.items():
-        first = first.replace(raw, plain)
-    if marked:
-        first += f" (at {marked.group(1)!r})"
-    return first
-
-
 def formula_variables(formula: str, columns) -> list[str]:
-    """Variables a formula reads, including ``.obs`` columns whose names formulaic also uses for
-    transforms (``Treatment``, ``Sum``, ``Poly``, ``C``, ...), which ``Formula.required_variables`` omits.
+    """Variables a formula reads (through :func:`pbglm._formula.parse_formula`, the gate every
+    formula passes), including ``.obs`` columns whose names formulaic also uses for transforms.
 
     Raises
     ------
     DesignFormulaError
-        The formula does not parse, or names a variable that is not in ``columns``.
+        The formula does not parse, uses a part pbglm does not evaluate, or names a variable that
+        is not in ``columns``.
     """
-    columns = list(columns)
-    try:
-        rhs = normalize_formula(formula)
-    except ValueError as err:
-        raise DesignFormulaError(str(err)) from None
-    try:
-        spec = Formula(rhs)
-        terms = list(spec.rhs if hasattr(spec, "rhs") else spec)
-        required = set(spec.required_variables)
-    except Exception as err:  # formulaic raises several types for syntax errors
-        raise DesignFormulaError(f"Cannot parse the design formula {formula!r}: {_one_line(err)}.") from None
-    found: list[str] = []
-    unknown: list[str] = []
-    for term in terms:
-        for factor in term.factors:
-            method = getattr(factor.eval_method, "value", str(factor.eval_method))
-            if method == "lookup":
-                (found if factor.expr in columns else unknown).append(factor.expr)
-            elif method == "python":
-                try:
-                    names = {n.id for n in ast.walk(ast.parse(factor.expr, mode="eval")) if isinstance(n, ast.Name)}
-                except SyntaxError:
-                    names = set()
-                found.extend(n for n in names if n in columns)
-    unknown += [v for v in required if v not in columns and not hasattr(builtins, v) and v not in TRANSFORMS]
-    if unknown:
-        name = sorted(set(unknown))[0]
-        if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", formula):
-            raise DesignFormulaError(
-                f"{name!r} in the design {formula!r} is neither a function formulaic knows (log, log2, exp, center, "
-                f"scale, standardize, poly, bs, C, I, ...) nor a column of .obs: compute the column in .obs first. "
-                f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
-            )
-        names = sorted(set(unknown))
-        described = _and([f"{n!r}{_suggest(n, columns)}" for n in names])
-        which = "which is not a column" if len(names) == 1 else "which are not columns"
-        raise DesignFormulaError(
-            f"The design {formula!r} uses {described}, {which} of .obs. "
-            f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
-        )
-    out = list(dict.fromkeys(v for v in [*found, *sorted(required)] if v in columns))
-    return out
-
-
-def _suggest(name: str, columns) -> str:
-    columns = [str(c) for c in columns]
-    same_case = [c for c in columns if c.lower() == name.lower()]
-    close = same_case or difflib.get_close_matches(name, columns, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return list(parse_formula(formula, list(columns)).variables)
 
 
 def _split_column(column: str) -> list[str]:
@@ -312,7 +233,8 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
     if not isinstance(obs, pd.DataFrame):
         raise TypeError(f"obs must be a pandas DataFrame, got {type(obs).__name__}.")
     reference = {str(k): str(v) for k, v in dict(reference or {}).items()}
-    variables = formula_variables(formula, obs.columns)
+    parsed = parse_formula(formula, list(obs.columns))
+    variables = list(parsed.variables)
     rhs = normalize_formula(formula)
     missing = {}
     complete = np.ones(len(obs), dtype=bool)
@@ -324,7 +246,10 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
     sub = obs.loc[complete, variables] if variables else obs.loc[complete, []]
     try:
         data = prepare_obs(sub, variables, reference if len(sub) else {k: v for k, v in reference.items()
-                                                                       if k not in variables})
+                                                                       if k not in variables},
+                           factors=parsed.factors)
+    except DesignFormulaError:
+        raise
     except (KeyError, ValueError) as err:
         raise DesignFormulaError(_one_line(err.args[0] if err.args else err) + ".") from None
     insp = DesignInspection(
@@ -332,10 +257,7 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
         data=data, samples=obs.index[complete], missing=missing, design=None,
     )
     if len(sub) > 0:
-        try:
-            mm = model_matrix(rhs, data, na_action="raise")
-        except Exception as err:  # formulaic and transforms raise many types
-            raise DesignFormulaError(f"Cannot build the design {formula!r}: {_one_line(err)}.") from None
+        mm = model_matrix(parsed, data)
         columns = [_TREATMENT.sub(r"[\1]", c) for c in mm.columns]
         matrix = np.ascontiguousarray(np.asarray(mm, dtype=np.float64))
         factors = {v: list(data[v].cat.categories) for v in variables if isinstance(data[v].dtype, pd.CategoricalDtype)}
