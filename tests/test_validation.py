@@ -146,3 +146,217 @@ def test_contrast_errors_list_coefficients_and_forms(contrast):
         pb.tl.test(a, contrast)
     msg = str(info.value)
     assert "['Intercept', 'cond[b]']" in msg and "(factor, level, reference)" in msg
+
+
+# --------------------------------------------------------------------------------------------------
+# internal crashes
+
+
+def test_deseq2_two_genes():
+    import scipy.sparse as sp
+
+    a = _data(n=4, genes=2, obs={"f0": ["a", "a", "b", "b"]})
+    a.X = sp.csr_matrix(np.array([[5, 40], [12, 3], [30, 0], [2, 15]], dtype=float))
+    with pytest.warns(UserWarning, match="residual degrees of freedom"):
+        pb.tl.fit(a, "~ f0")
+    pb.tl.test(a, ("f0", "b", "a"))
+    res = pb.get.results(a, "f0_b_vs_a")
+    assert np.isfinite(res["pvalue"]).all()  # R: DESeq2 fits these two genes (p = 0.99999, 0.967)
+
+
+def test_infinite_covariate_named_in_fit_and_explain():
+    a = _data(n=6, obs={"f0": list("aabbab"), "x": [1, 2, np.inf, 3, 4, 5]})
+    with pytest.raises(ValueError, match=r"'x' is infinite in 1 sample \('s2'\)"):
+        pb.tl.fit(a, "~ f0 + x")
+    ex = pb.tl.explain_design(a, "~ f0 + x")
+    assert [f.code for f in ex.errors] == ["non-finite-values"]
+
+
+def test_edger_squeeze_var_with_one_usable_gene():
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(169)
+    n, g = 7, 10
+    X = rng.poisson(rng.uniform(1, 30, g), (n, g)).astype(float)
+    X[rng.random((n, g)) < rng.uniform(0.3, 0.8)] = 0
+    X[:, 0] += 5
+    obs = pd.DataFrame({"f0": list("aabbaab"), "f1": list("xyxyxyy"), "x": rng.normal(size=n)},
+                       index=[f"s{i}" for i in range(n)])
+    a = ad.AnnData(X=sp.csr_matrix(X), obs=obs)
+    with pytest.raises(ValueError, match="empirical Bayes prior.*only 1 of"):
+        pb.tl.fit(a, "~ f0 + f1 + x", method="edger", filter_by_expr=False)
+
+
+def test_client_address_string():
+    a = _data(obs={"cond": ["a", "b"] * 4, "ct": ["t1"] * 4 + ["t2"] * 4})
+    with pytest.raises(TypeError, match=r"distributed.Client\('tcp://127.0.0.1:1'\)"):
+        pb.tl.fit(a, "~ cond", groupby="ct", client="tcp://127.0.0.1:1")
+
+
+def test_lost_workers_do_not_hang(monkeypatch):
+    import time
+
+    distributed = pytest.importorskip("distributed")
+    from pbglm import _distributed
+
+    monkeypatch.setattr(_distributed, "NO_WORKERS_GRACE_S", 1.0)
+    a = _data(n=12, obs={"cond": ["a", "b"] * 6, "ct": ["t1"] * 6 + ["t2"] * 6})
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc, \
+            distributed.Client(lc) as client:
+        client.retire_workers(list(client.scheduler_info()["workers"]), close_workers=True)
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="no workers"):
+            pb.tl.fit(a, "~ cond", groupby="ct", client=client)
+        assert time.monotonic() - t0 < 30
+
+
+# --------------------------------------------------------------------------------------------------
+# silently wrong or ignored
+
+
+def test_duplicated_obs_names_refused():
+    a = _data(obs={"cond": ["a", "b"] * 4, "ct": ["t1"] * 4 + ["t2"] * 4})
+    a.obs_names = ["s0", "s1", "s2", "s3"] * 2
+    with pytest.raises(ValueError, match="obs_names_make_unique"):
+        pb.tl.fit(a, "~ cond", groupby="ct")
+
+
+@pytest.fixture(scope="module")
+def fits():
+    out = {}
+    for method in ("deseq2", "edger"):
+        a = _data(n=8, genes=60, seed=1)
+        pb.tl.fit(a, "~ batch + cond", method=method)
+        out[method] = a
+    return out
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "match"),
+    [
+        ("edger", {"alt": "less"}, "two-sided"),
+        ("edger", {"alt": "greater", "lfc_threshold": 1.0}, "two-sided"),
+        ("edger", {"use_t": True}, "DESeq2 only"),
+        ("edger", {"kind": "lrt", "lfc_threshold": 1.0}, "glmTreat"),
+        ("edger", {"kind": "wald"}, "'qlf'"),
+        ("edger", {"cooks_filter": False}, "DESeq2 only"),
+        ("deseq2", {"kind": "qlf"}, "not a DESeq2 test"),
+        ("deseq2", {"kind": "lrt"}, "needs reduced"),
+        ("deseq2", {"kind": "wald", "reduced": "~ batch"}, "likelihood-ratio"),
+        ("deseq2", {"use_t": True, "reduced": "~ batch"}, "Wald"),
+        ("deseq2", {"alt": "less", "reduced": "~ batch"}, "two-sided"),
+        ("deseq2", {"alt": "sideways"}, "alt must be one of"),
+        ("deseq2", {"lfc_threshold": float("nan")}, "finite"),
+        ("deseq2", {"lfc_threshold": float("inf")}, "finite"),
+        ("deseq2", {"alpha": 0.0}, "between 0 and 1"),
+        ("deseq2", {"alpha": 1.5}, "between 0 and 1"),
+        ("deseq2", {"alpha": float("nan")}, "between 0 and 1"),
+        ("deseq2", {"alpha": "0.1"}, "between 0 and 1"),
+        ("deseq2", {"use_t": "yes"}, "True or False"),
+        ("edger", {"alpha": -1}, "between 0 and 1"),
+    ],
+)
+def test_test_options_refused(fits, method, kwargs, match):
+    a = fits[method]
+    with pytest.raises((ValueError, TypeError), match=match):
+        pb.tl.test(a.copy(), ("cond", "b", "a"), **kwargs)
+
+
+@pytest.mark.parametrize("contrast", [[0, 0, float("nan")], [0, 0, 0], {"cond[b]": 0}, "cond[b] - cond[b]",
+                                      [0, float("inf"), 1]])
+def test_degenerate_contrasts_refused(fits, contrast):
+    with pytest.raises(ValueError, match="non-finite|zero for every coefficient"):
+        pb.tl.test(fits["deseq2"].copy(), contrast)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "edger", "gene_chunks": 2}, ValueError, "DESeq2 only"),
+        ({"groupby": "batch", "gene_chunks": 2}, ValueError, "one fit"),
+        ({"gene_chunks": -1}, ValueError, "non-negative integer"),
+        ({"gene_chunks": 2.5}, ValueError, "non-negative integer"),
+        ({"gene_chunks": True}, ValueError, "non-negative integer"),
+        ({"gene_chunks": 3}, ValueError, "needs|runs the gene chunks on a dask client"),
+        ({"method": "edger", "size_factors": "poscounts"}, ValueError, "DESeq2 only"),
+        ({"method": "edger", "fit_type": "local"}, ValueError, "DESeq2 only"),
+        ({"fit_type": "loess"}, ValueError, "fit_type must be"),
+        ({"n_jobs": 0}, ValueError, "n_jobs"),
+        ({"n_jobs": 2.0}, ValueError, "n_jobs"),
+        ({"filter_by_expr": "no"}, TypeError, "True or False"),
+        ({"key_added": ""}, TypeError, "key_added"),
+        ({"layer": 3}, TypeError, "layer"),
+        ({"groups": ["x"]}, ValueError, "give groupby= too"),
+        ({"groupby": "batch", "groups": "x"}, TypeError, "list of group names"),
+        ({"groupby": "batch", "groups": ["nope"]}, KeyError, "not groups of 'batch'"),
+        ({"copy": "yes"}, TypeError, "copy"),
+        ({"method": 1}, ValueError, "Unknown method"),
+    ],
+)
+def test_fit_options_validated(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        pb.tl.fit(_data(), "~ cond", **kwargs)
+
+
+def test_edger_lfc_se_is_the_implied_standard_error(fits):
+    a = fits["edger"].copy()
+    pb.tl.test(a, ("cond", "b", "a"), name="q")
+    res = pb.get.results(a, "q")
+    ok = res["pvalue"].notna()
+    assert res.loc[ok, "lfc_se"].notna().all()
+    np.testing.assert_allclose((res["log2fc"] / res["lfc_se"])[ok] ** 2, res["stat"][ok], rtol=1e-10)
+
+
+# --------------------------------------------------------------------------------------------------
+# unclear errors
+
+
+@pytest.mark.parametrize("method", ["deseq2", "edger"])
+def test_zero_count_sample_named(method):
+    a = _data()
+    a.X[3] = 0
+    with pytest.raises(ValueError, match=r"\['s3'\] have a total count of zero"):
+        pb.tl.fit(a, "~ cond", method=method)
+
+
+def test_reference_string():
+    with pytest.raises(TypeError, match=r"reference=\{'condition': 'b'\}"):
+        pb.tl.fit(_data(), "~ cond", reference="b")
+
+
+def test_string_size_factors_column():
+    a = _data()
+    a.obs["sf"] = ["x"] * a.n_obs
+    with pytest.raises(TypeError, match="'sf' names an .obs column of dtype"):
+        pb.tl.fit(a, "~ cond", size_factors="sf")
+
+
+def test_size_factors_series_aligned_by_name():
+    a = _data()
+    sf = pd.Series(np.linspace(0.5, 2, a.n_obs), index=a.obs_names)
+    b, c = a.copy(), a.copy()
+    pb.tl.fit(b, "~ cond", size_factors=sf)
+    pb.tl.fit(c, "~ cond", size_factors=sf.iloc[::-1])
+    np.testing.assert_allclose(b.obs["pbglm_size_factor"], c.obs["pbglm_size_factor"])
+
+
+def test_contrast_tuple_on_numeric_and_two_tuple():
+    a = _data(obs={"cond": ["a", "b"] * 4, "age": np.arange(8.0)})
+    pb.tl.fit(a, "~ cond + age")
+    with pytest.raises(ValueError, match="numeric covariate.*contrast='age'"):
+        pb.tl.test(a, ("age", "1", "0"))
+    with pytest.raises(ValueError, match=r"\(factor, level, reference\).*got \('cond', 'b'\)"):
+        pb.tl.test(a, ("cond", "b"))
+
+
+def test_zero_samples():
+    a = _data()[:0].copy()
+    with pytest.raises(ValueError, match="0 samples"):
+        pb.tl.fit(a, "~ cond")
+
+
+def test_missing_design_column_in_pseudobulk():
+    a = _data(obs={"sample": [f"p{i}" for i in range(8)], "ct": ["t1"] * 4 + ["t2"] * 4})
+    a.obs["n_obs_aggregated"] = 10
+    with pytest.raises(KeyError, match="carried into it.*by="):
+        pb.tl.fit(a, "~ condition", groupby="ct")

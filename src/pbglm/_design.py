@@ -114,6 +114,12 @@ def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, st
             col = pd.Categorical(vals, categories=sorted(vals.unique()))
         else:
             col = col.astype(float)
+            bad = list(obs.index[~np.isfinite(col.to_numpy())][:5])
+            if bad:
+                raise ValueError(
+                    f"Numeric design column {v!r} has infinite values (samples {bad}); a slope cannot be fit through "
+                    "them. Correct or drop those samples."
+                )
         if v in reference:
             if not isinstance(col, pd.Categorical):
                 raise ValueError(f"reference= was given for {v!r}, but it is numeric (a slope); make it categorical.")

@@ -8,7 +8,8 @@ at (a formula that does not parse, a column that does not exist, a bad ``referen
 Finding codes
 -------------
 error
-    ``missing-values``, ``confounded``, ``empty-cell``, ``no-residual-df``.
+    ``missing-values``, ``non-finite-values`` (an infinite numeric covariate), ``confounded``, ``empty-cell``,
+    ``no-residual-df``.
 warning
     ``few-residual-df`` (1 or 2 residual df), ``single-level-factor``, ``single-sample-level``,
     ``numeric-looks-like-groups`` (3 or more distinct values), ``numeric-far-from-zero`` (when the
@@ -119,6 +120,7 @@ class DesignInspection:
     samples: pd.Index
     missing: dict[str, list]
     design: Design | None
+    nonfinite: dict[str, list] = field(default_factory=dict)
     parts: dict[str, list[Part]] = field(default_factory=dict)
     full_coded: dict[tuple, set[str]] = field(default_factory=dict)
     dependent: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -237,12 +239,20 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
     variables = list(parsed.variables)
     rhs = normalize_formula(formula)
     missing = {}
+    nonfinite: dict[str, list] = {}
     complete = np.ones(len(obs), dtype=bool)
     for v in variables:
         na = obs[v].isna().to_numpy()
         if na.any():
             missing[v] = list(obs.index[na])
             complete &= ~na
+        col = obs[v]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) and not isinstance(
+                col.dtype, pd.CategoricalDtype):
+            inf = np.isinf(col.to_numpy(dtype=float))
+            if inf.any():
+                nonfinite[v] = list(obs.index[inf])
+                complete &= ~inf
     sub = obs.loc[complete, variables] if variables else obs.loc[complete, []]
     try:
         data = prepare_obs(sub, variables, reference if len(sub) else {k: v for k, v in reference.items()
@@ -254,7 +264,8 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
         raise DesignFormulaError(_one_line(err.args[0] if err.args else err) + ".") from None
     insp = DesignInspection(
         formula=formula, rhs=rhs, variables=variables, reference=reference, obs_columns=list(obs.columns),
-        data=data, samples=obs.index[complete], missing=missing, design=None,
+        data=data, samples=obs.index[complete], missing=missing, nonfinite=nonfinite,
+        design=None,
     )
     if len(sub) > 0:
         mm = model_matrix(parsed, data)
@@ -734,6 +745,14 @@ def _missing_findings(insp: DesignInspection) -> list[Finding]:
             f"Design column {v!r} has missing values in {len(samples)} sample{'s' if len(samples) > 1 else ''} "
             f"({_q(samples, 5)}); the design cannot be built for them.",
             f"Fill them in, or drop those samples: adata = adata[adata.obs[{v!r}].notna()].copy().",
+        ))
+    for v, samples in insp.nonfinite.items():
+        out.append(Finding(
+            "error", "non-finite-values",
+            f"Numeric design column {v!r} is infinite in {len(samples)} sample{'s' if len(samples) > 1 else ''} "
+            f"({_q(samples, 5)}); a slope cannot be fit through infinite values.",
+            f"Correct those values (an infinite log of 0? use log1p), or drop those samples: "
+            f"adata = adata[np.isfinite(adata.obs[{v!r}])].copy().",
         ))
     return out
 
