@@ -148,7 +148,7 @@ def _check_test_args(adata, method, *, contrast, reduced, drop, name, kind, alph
     if not _is_number(alpha) or not 0 < float(alpha) < 1:
         raise ValueError(f"alpha must be a number strictly between 0 and 1 (an FDR level such as 0.1), got {alpha!r}.")
     if not _is_number(lfc_threshold) or not np.isfinite(lfc_threshold) or lfc_threshold < 0:
-        raise ValueError(f"lfc_threshold must be a finite number >= 0 (a log2 fold change), got {lfc_threshold!r}.")
+        raise ValueError(f"lfc_threshold must be >= 0 and finite (a log2 fold change), got {lfc_threshold!r}.")
     if not isinstance(alt, str) or alt not in _ALTS:
         raise ValueError(f"alt must be one of {_ALTS}, got {alt!r}.")
     for label, value in (("use_t", use_t), ("cooks_filter", cooks_filter), ("independent_filter", independent_filter)):
