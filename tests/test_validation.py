@@ -360,3 +360,34 @@ def test_missing_design_column_in_pseudobulk():
     a.obs["n_obs_aggregated"] = 10
     with pytest.raises(KeyError, match="carried into it.*by="):
         pb.tl.fit(a, "~ condition", groupby="ct")
+
+
+def test_backed_sparse_x(tmp_path):
+    import scipy.sparse as sp
+
+    a = _data()
+    a.X = sp.csr_matrix(a.X.astype(float))
+    a.write_h5ad(tmp_path / "a.h5ad")
+    backed = ad.read_h5ad(tmp_path / "a.h5ad", backed="r")
+    mem = a.copy()
+    pb.tl.fit(mem, "~ cond")
+    from pbglm._io import read_counts
+
+    np.testing.assert_array_equal(read_counts(backed), read_counts(mem))
+
+
+def test_filter_by_expr_thresholds_validated():
+    for kwargs in ({"min_count": float("nan")}, {"min_total_count": float("inf")}, {"large_n": float("nan")},
+                   {"min_prop": float("nan")}):
+        with pytest.raises(ValueError, match="must be"):
+            pb.pp.filter_by_expr(_data(), **kwargs)
+    with pytest.raises(TypeError, match="inplace"):
+        pb.pp.filter_by_expr(_data(), inplace="no")
+    with pytest.raises(TypeError, match="design must be a formula string or a numeric"):
+        pb.pp.filter_by_expr(_data(), design=[["a"] * 2] * 8)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, "5", True])
+def test_filter_samples_thresholds_validated(value):
+    with pytest.raises(ValueError, match="min_counts must be a finite non-negative number"):
+        pb.pp.filter_samples(_data(), min_counts=value)

@@ -95,10 +95,12 @@ def filter_by_expr(
         Invalid counts, an unusable design, or out-of-range thresholds.
     """
     for name, value in (("min_count", min_count), ("min_total_count", min_total_count), ("large_n", large_n)):
-        if isinstance(value, bool) or not isinstance(value, Real) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
     if isinstance(min_prop, bool) or not isinstance(min_prop, Real) or not 0.0 <= min_prop <= 1.0:
         raise ValueError(f"min_prop must be a number between 0 and 1, got {min_prop!r}.")
+    if not isinstance(inplace, bool | np.bool_):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}.")
     counts = read_counts(adata, layer)
     groups = None
     X = None

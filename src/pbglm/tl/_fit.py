@@ -265,7 +265,11 @@ def fit(
         their level order (first level = reference); string columns become factors with sorted
         levels; numeric columns are slopes. ``0 +`` drops the intercept; ``a * b`` / ``a:b``
         add interactions. Coefficients are named ``Intercept``, ``factor[level]``, ``numeric``
-        and ``f1[l1]:f2[l2]``.
+        and ``f1[l1]:f2[l2]``. Formulas may use only column names (quote odd names as
+        ```my col``` or ``Q('my col')``), 0/1, the operators ``+ - : * / **`` and the functions
+        ``C`` (make a column a factor), ``Q``, ``I``, ``log``, ``log2``, ``log10``, ``log1p``,
+        ``exp``, ``center``, ``scale``, ``standardize`` and ``poly`` over arithmetic of columns;
+        anything else is refused (formulas are never evaluated as Python).
     method
         ``"deseq2"`` (DESeq2's ``DESeq()``: size factors, Cox-Reid dispersions, trend, MAP
         shrinkage, Wald/LRT, Cook's outliers, independent filtering) or ``"edger"`` (TMM,
@@ -296,7 +300,7 @@ def fit(
         A ``dask.distributed.Client``: with ``groupby``, the groups are fit on its workers (the
         active client is used when none is passed). Results equal the in-process fits.
     gene_chunks
-        DESeq2 without ``groupby``, for very many genes: split the per-gene work (gene-wise
+        DESeq2 without ``groupby``, with a dask client, for very many genes: split the per-gene work (gene-wise
         dispersions, MAP, GLM) into this many chunks run on the dask client (``client`` or the
         active one); the trend and prior, which need every gene, are fit locally. Results equal
         the in-process fit. ``0`` (default) fits in process.
