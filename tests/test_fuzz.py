@@ -24,8 +24,8 @@ from hypothesis import strategies as st  # noqa: E402
 import pbglm as pb  # noqa: E402
 
 ALLOWED = (ValueError, KeyError, TypeError)
-# 20 fixed examples per method keep this file near 30 s; PBGLM_FUZZ_EXAMPLES=500 probes deeper (random)
-FUZZ = settings(max_examples=int(os.environ.get("PBGLM_FUZZ_EXAMPLES", 20)), deadline=timedelta(seconds=20),
+# 60 fixed examples per method (a few seconds once compiled); PBGLM_FUZZ_EXAMPLES=500 probes deeper (random)
+FUZZ = settings(max_examples=int(os.environ.get("PBGLM_FUZZ_EXAMPLES", 60)), deadline=timedelta(seconds=20),
                 derandomize="PBGLM_FUZZ_EXAMPLES" not in os.environ,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
