@@ -131,6 +131,8 @@ def read_counts(adata: AnnData, layer: str | None = None) -> np.ndarray:
         layer = _only_count_layer(adata)
     X = get_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if hasattr(X, "to_memory") and not sparse.issparse(X):  # a backed (on-disk) sparse matrix
+        X = X.to_memory()
     if sparse.issparse(X):
         values = X.data
         dense = X.toarray()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import nbinom
 
+from .._distributed import gather
 from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
 from .._kernels.nb_glm import nb_glm_irls
 from .._kernels.small_linalg import packed_outer
@@ -314,12 +315,13 @@ def _distributed_gene_fits(client, counts, sf, X, opts, n_chunks):
     chunks = np.array_split(np.arange(counts.shape[0]), n_chunks)
     stage1 = client.map(gene_wise_stage, [np.ascontiguousarray(counts[c]) for c in chunks], sf=sf, X=X, opts=opts,
                         pure=False)
-    summary = client.gather(client.map(trend_summary, stage1, pure=False))
+    summary = gather(client, client.map(trend_summary, stage1, pure=False), what="the gene-wise dispersions")
     base_mean = np.concatenate([s[0] for s in summary])
     disp_gene = np.concatenate([s[1] for s in summary])
     info = trend_and_prior(base_mean, disp_gene, X, opts)
-    parts = client.gather(client.map(final_stage, stage1, sf=sf, X=X, opts=opts, trend_fn=info["trend_fn"],
-                                     prior_var=info["prior_var"], var_log_disp=info["var_log_disp"], pure=False))
+    parts = gather(client, client.map(final_stage, stage1, sf=sf, X=X, opts=opts, trend_fn=info["trend_fn"],
+                                      prior_var=info["prior_var"], var_log_disp=info["var_log_disp"], pure=False),
+                   what="the final GLM fits")
     genes = {k: np.concatenate([g[k] for g, _ in parts]) for k in parts[0][0]}
     fit = {k: np.concatenate([f[k] for _, f in parts]) for k in parts[0][1]}
     return genes, fit, info
