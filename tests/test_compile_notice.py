@@ -35,6 +35,7 @@ def warm():
     a = pb.datasets.pasilla()[:, :2000].copy()
     for method in ("deseq2", "edger"):
         pb.tl.fit(a, "~ condition", method=method, filter_by_expr=False)
+    pb.tl.fit(a, "~ condition", method="edger", filter_by_expr=False, legacy=True)
     return a
 
 
@@ -55,6 +56,7 @@ def test_empty_cache_announces_compiling(tmp_path):
 def test_warm_cache_is_quiet(warm):
     assert not _compile_notice.kernels_need_compiling("deseq2")
     assert not _compile_notice.kernels_need_compiling("edger")
+    assert not _compile_notice.kernels_need_compiling("edger_legacy")
     for modules in _compile_notice.KERNEL_MODULES.values():  # the on-disk index, not only this process
         for name in modules:
             assert any(_compile_notice.cached_on_disk(k) for k in _compile_notice.module_kernels(name)), name
@@ -77,3 +79,23 @@ def test_fit_is_quiet_when_compiled(warm, caplog):
     with caplog.at_level(logging.INFO, logger="pbglm"):
         pb.tl.fit(warm, "~ condition")
     assert _compile_notice.MESSAGE not in caplog.text
+
+
+USED = (
+    "import sys, pbglm as pb, pbglm._compile_notice as c; method, legacy = sys.argv[1], sys.argv[2] == 'True'; "
+    "a = pb.datasets.pasilla()[:, :500].copy(); "
+    "kw = dict(legacy=legacy) if method == 'edger' else {}; "
+    "pb.tl.fit(a, '~ condition', method=method, filter_by_expr=False, **kw); "
+    "key = 'edger_legacy' if legacy else method; "
+    "print(' '.join(m for m in c.KERNEL_MODULES[key] if not any(k.overloads for k in c.module_kernels(m))))"
+)
+
+
+@pytest.mark.parametrize(("method", "legacy"), [("deseq2", False), ("edger", False), ("edger", True)])
+def test_listed_modules_are_the_ones_a_fit_runs(warm, method, legacy):
+    """A module listed for a method but never run by its fits would keep announcing a compile forever."""
+    environ = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", USED, method, str(legacy)], capture_output=True, text=True,
+                          env=environ, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [], f"modules a {method} (legacy={legacy}) fit never runs: {done.stdout}"

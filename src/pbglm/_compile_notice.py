@@ -34,7 +34,12 @@ KERNEL_MODULES = {
         "pbglm._numerics.size_factors",
         "pbglm._numerics.cooks",
     ),
-    "edger": (
+    "edger": (  # edgeR 4's QL fit (legacy=False)
+        "pbglm._kernels.edger_glm",
+        "pbglm._kernels.ql_adjusted_deviance",
+        "pbglm._numerics.tmm",
+    ),
+    "edger_legacy": (  # edgeR 3.40's estimateDisp + legacy glmQLFit
         "pbglm._kernels.edger_glm",
         "pbglm._numerics.tmm",
         "pbglm._numerics.edger_dispersion",
@@ -87,6 +92,14 @@ def notify_compile(method: str, *, stream: TextIO | None = None) -> bool:
     Writes :data:`MESSAGE` to ``stream`` (the command line) or, by default, logs it at WARNING on
     the ``pbglm`` logger, which Python shows on stderr even when logging is not configured (and a
     notebook shows under the cell). Later calls for the same method only log at INFO.
+
+    Parameters
+    ----------
+    method
+        A key of :data:`KERNEL_MODULES`: ``"deseq2"``, ``"edger"`` (edgeR 4's QL fit) or
+        ``"edger_legacy"``.
+    stream
+        Where to write the message instead of logging it.
 
     Returns
     -------

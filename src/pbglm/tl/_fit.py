@@ -368,7 +368,7 @@ def fit(
     _check_design_columns(adata, design)
     if groupby is None:
         _check_zero_samples(adata, counts, None)
-    notify_compile(method)
+    notify_compile("edger_legacy" if method == "edger" and legacy else method)
     _clear(adata, key_added)
     start_fit(adata, key_added, {
         "version": _version(),
