@@ -90,7 +90,7 @@ def _fitted(case: str, method: str, test_args) -> ad.AnnData:
     with warnings.catch_warnings():
         # e.g. time coded 0, 2, 4, ... used as a slope on purpose
         warnings.simplefilter("ignore", DesignWarning)
-        pb.tl.fit(a, CASES[case]["design"], method=method)
+        pb.tl.fit(a, CASES[case]["design"], method=method, **({"legacy": True} if method == "edger" else {}))
     for spec in CASES[case][method]:
         pb.tl.test(a, **test_args(case, spec))
     return a

@@ -23,12 +23,15 @@ import numpy as np
 from scipy import special, stats
 
 from .._kernels.edger_glm import GlmFit, glm_fit, pred_fc
+from .._numerics.ave_log_cpm import ave_log_cpm
 from .._numerics.edger_dispersion import estimate_disp, residual_df_zeros
 from .._numerics.multitest import bh_adjust
+from .._numerics.norm_lib_sizes import norm_lib_sizes
 from .._numerics.squeeze_var import log_t_sf, squeeze_var
 from .._numerics.tmm import calc_norm_factors_tmm
 from .._settings import settings
 from ._result import FitResult
+from .edger_ql import EDGER_QL_LABEL, fit_ql_new
 
 logger = logging.getLogger("pbglm")
 
@@ -149,12 +152,18 @@ def fit_edger(
     *,
     lib_size: np.ndarray | None = None,
     norm_factors: np.ndarray | None = None,
-    robust: bool = True,
+    legacy: bool = True,
+    robust: bool | None = None,
     robust_disp: bool = False,
     winsor_tail_p: tuple[float, float] = (0.05, 0.1),
+    top_proportion: float | None = None,
+    normalize: str = "TMM",
     n_jobs: int | None = None,
 ) -> FitResult:
-    """Fit edgeR's quasi-likelihood NB GLM to every gene (edgeR 3.40 ``glmQLFit``).
+    """Fit edgeR's quasi-likelihood NB GLM to every gene.
+
+    ``legacy=True``: edgeR 3.40 (``estimateDisp`` + legacy ``glmQLFit``); ``legacy=False``: edgeR
+    4.5's ``glmQLFit(legacy = FALSE)`` (:func:`pbglm._methods.edger_ql.fit_ql_new`).
 
     Parameters
     ----------
@@ -166,11 +175,18 @@ def fit_edger(
         ``(m,)`` library sizes; column sums of ``counts`` by default (edgeR's
         ``keep.lib.sizes = FALSE`` after filtering).
     norm_factors
-        ``(m,)`` normalisation factors; TMM (``calcNormFactors``) by default.
+        ``(m,)`` normalisation factors; by default ``normLibSizes(method = normalize)``.
+    normalize
+        ``"TMM"`` (default), ``"TMMwsp"``, ``"RLE"``, ``"upperquartile"`` or ``"none"``.
+    legacy
+        edgeR 3.40's legacy QL pipeline (True) or edgeR 4.5's new QL method (False).
     robust
-        Robust empirical Bayes for the QL dispersions (``glmQLFit(robust = TRUE)``).
+        Robust empirical Bayes for the QL dispersions (``glmQLFit(robust = TRUE)``); ``None``:
+        True for the legacy path (what pbglm has always run), False for edgeR 4 (its default).
     robust_disp
-        Robust prior df in ``estimateDisp`` (edgeR's default is False).
+        Robust prior df in ``estimateDisp`` (edgeR's default is False; legacy only).
+    top_proportion
+        edgeR 4: share of most expressed genes for the NB dispersion (edgeR's rule when None).
     winsor_tail_p
         Tail proportions of the robust hyperparameter fits.
     n_jobs
@@ -197,12 +213,16 @@ def fit_edger(
         raise ValueError(f"lib_size must hold {m} positive library sizes.")
     with settings.threads(n_jobs):
         if norm_factors is None:
-            nf = calc_norm_factors_tmm(Y, lib)
+            nf = calc_norm_factors_tmm(Y, lib) if normalize == "TMM" else norm_lib_sizes(Y, lib, normalize)
         else:
             nf = np.asarray(norm_factors, dtype=np.float64)
             if nf.shape != (m,):
                 raise ValueError(f"norm_factors must have one entry per sample ({m}).")
         eff = lib * nf
+        if not legacy:
+            return _fit_new(Y, X, lib, nf, eff, robust=bool(robust), top_proportion=top_proportion,
+                            normalize=normalize)
+        robust = True if robust is None else bool(robust)
         disp = estimate_disp(Y, X, eff, robust=robust_disp, winsor_tail_p=winsor_tail_p)
         alc = disp["ave_log_cpm"]
         trended = disp["trended"]
@@ -221,6 +241,7 @@ def fit_edger(
         "winsor_tail_p": np.asarray(winsor_tail_p, dtype=float),
         "prior_count": PRIOR_COUNT,
         "edger_ql": "legacy (edgeR 3.40 glmQLFit)",
+        **({} if normalize == "TMM" else {"normalize": normalize}),
     }
     gene_info = {
         "ave_log_cpm": alc,
@@ -242,6 +263,51 @@ def fit_edger(
         size_factors=sf,
         base_mean=np.mean(Y / sf[None, :], axis=1),
         dispersion=trended,
+        mu=ql["fitted"],
+        gene_info=gene_info,
+        sample_info={"lib_size": lib, "norm_factors": nf},
+        params=params,
+        extra={"unshrunk_coef": ql["coefficients"], "deviance": ql["deviance"], "fitted": ql["fitted"]},
+    )
+
+
+def _fit_new(Y, X, lib, nf, eff, *, robust: bool, top_proportion, normalize: str) -> FitResult:
+    """edgeR 4.5's QL fit wrapped as a :class:`FitResult` (columns as the legacy one where they mean
+    the same; ``dispersion`` is the working dispersion the GLM and the tests use)."""
+    G, m = Y.shape
+    alc = ave_log_cpm(Y, eff)
+    ql = fit_ql_new(Y, X, eff, alc, robust=robust, top_proportion=top_proportion)
+    sf = eff / math.exp(np.mean(np.log(eff)))
+    working = np.full(G, ql["working_dispersion"])
+    params = {
+        "dispersion_common": ql["dispersion"],
+        "average_ql_dispersion": ql["average_ql_dispersion"],
+        "top_proportion": ql["top_proportion"],
+        "ql_df2": ql["df2"],
+        "ql_robust": bool(robust),
+        "prior_count": PRIOR_COUNT,
+        "edger_ql": EDGER_QL_LABEL,
+        "normalize": normalize,
+    }
+    gene_info = {
+        "ave_log_cpm": alc,
+        "dispersion_common": np.full(G, ql["dispersion"]),
+        "ql_dispersion": ql["s2"],
+        "ql_dispersion_prior": ql["s2_prior"],
+        "ql_dispersion_post": ql["s2_post"],
+        "df_prior": ql["df_prior"],
+        "df_residual": ql["df_residual_adj"],
+        "deviance": ql["deviance_adj"],
+        "deviance_working": ql["deviance"],
+        "converged": ql["converged"],
+    }
+    return FitResult(
+        method="edger",
+        coef=ql["shrunk_coefficients"],
+        cov=np.full((G, X.shape[1], X.shape[1]), np.nan),
+        size_factors=sf,
+        base_mean=np.mean(Y / sf[None, :], axis=1),
+        dispersion=working,
         mu=ql["fitted"],
         gene_info=gene_info,
         sample_info={"lib_size": lib, "norm_factors": nf},
@@ -345,6 +411,7 @@ def edger_test(
     *,
     kind: str = "qlf",
     lfc: float = 0.0,
+    legacy: bool = True,
     n_jobs: int | None = None,
 ) -> dict[str, np.ndarray]:
     """Test a contrast with edgeR's ``glmQLFTest``, ``glmLRT`` or ``glmTreat``.
@@ -367,6 +434,11 @@ def edger_test(
     lfc
         The log2 fold-change threshold of ``kind="treat"`` (``kind="treat"`` with ``lfc=0`` is
         the QL F-test, as in edgeR).
+    legacy
+        Whether ``fit_info`` is a legacy (edgeR 3.40) QL fit. Legacy: p-values no smaller than a
+        Poisson test's where the QL variance is below the Poisson one, and ``kind="lrt"`` refits
+        at the tagwise dispersions (``glmFit``). edgeR 4 fits (False): no Poisson bound, and
+        ``kind="lrt"`` is ``glmLRT`` on the QL fit (at its working dispersion).
     n_jobs
         Threads for the numba kernels.
 
@@ -399,7 +471,8 @@ def edger_test(
     trended = np.broadcast_to(np.asarray(fit_info.dispersion, dtype=float), (G,))
     alc = _get(fit_info, "ave_log_cpm", G)
     valid = np.isfinite(trended) & np.isfinite(Y_all.sum(axis=1))
-    if kind == "lrt":
+    lrt_tagwise = kind == "lrt" and legacy
+    if lrt_tagwise:
         tagwise = _get(fit_info, "dispersion_tagwise", G)
         valid &= np.isfinite(tagwise)
     else:
@@ -418,7 +491,7 @@ def edger_test(
     cache = fit_info.extra or {}
     cached = all(np.shape(cache.get(k, ()))[:1] == (G,) for k in ("unshrunk_coef", "deviance", "fitted"))
     with settings.threads(n_jobs):
-        if kind == "lrt":
+        if lrt_tagwise:
             disp = np.ascontiguousarray(tagwise[idx])
             full = glm_fit(Y, X, offset, disp)
             dev1, unshrunk, mu = full.deviance, full.coefficients, full.fitted
@@ -429,6 +502,11 @@ def edger_test(
                 unshrunk = np.asarray(cache["unshrunk_coef"])[idx]
                 dev1 = np.asarray(cache["deviance"])[idx]
                 mu = np.asarray(cache["fitted"])[idx]
+            elif not legacy and kind in ("qlf", "lrt") and "deviance_working" in fit_info.gene_info:
+                # edgeR 4 fits store the deviance at the working dispersion; the F and LR tests need
+                # nothing else of the full fit (no Poisson bound)
+                dev1 = _get(fit_info, "deviance_working", G)[idx]
+                unshrunk = mu = None
             else:
                 full = glm_fit(Y, X, offset, disp)
                 dev1, unshrunk, mu = full.deviance, full.coefficients, full.fitted
@@ -448,7 +526,7 @@ def edger_test(
             else:
                 stat = LR / rank / s2_post
                 pval = stats.f.sf(stat, rank, df_total)
-                below = _below_poisson_bound(mu, disp, s2_post)
+                below = _below_poisson_bound(mu, disp, s2_post) if legacy else np.zeros(nv, dtype=bool)
                 if below.any():
                     b = np.flatnonzero(below)
                     Yb = np.ascontiguousarray(Y[b])
@@ -465,7 +543,7 @@ def edger_test(
             zl_t = _zscore_t(zl / np.sqrt(s2_post), df_total)
             zr_t = _zscore_t(zr / np.sqrt(s2_post), df_total)
             pval = _treat_pvalue(zl_t, zr_t, unshrunk_lfc, lfc)
-            below = _below_poisson_bound(mu, disp, s2_post)
+            below = _below_poisson_bound(mu, disp, s2_post) if legacy else np.zeros(nv, dtype=bool)
             if below.any():
                 b = np.flatnonzero(below)
                 Yb = np.ascontiguousarray(Y[b])

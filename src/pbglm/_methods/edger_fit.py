@@ -19,16 +19,22 @@ def _expand(values: np.ndarray, keep: np.ndarray, fill=np.nan) -> np.ndarray:
 
 
 def fit_edger_design(counts: np.ndarray, design: np.ndarray, *, filter_by_expr: bool = True,
+                     legacy: bool = False, robust: bool | None = None, normalize: str = "TMM",
                      n_jobs: int | None = None) -> FitResult:
     """edgeR's pipeline on a (genes x samples) matrix; genes that filterByExpr drops (or that
-    are all zero, when filtering is off) are not fit and get NaN results."""
+    are all zero, when filtering is off) are not fit and get NaN results.
+
+    ``legacy=False`` (default): edgeR 4.5's ``glmQLFit(legacy = FALSE)``; ``legacy=True``: edgeR
+    3.40's estimateDisp + legacy glmQLFit. ``robust=None`` is each path's default (False for edgeR 4,
+    True for the legacy path)."""
     keep = filter_by_expr_mask(counts, design) if filter_by_expr else counts.sum(axis=1) > 0
     if keep.sum() < 2:
         raise ValueError(
             f"filterByExpr keeps {int(keep.sum())} gene(s): too few to estimate dispersions. Check the counts, "
             "or fit with filter_by_expr=False."
         )
-    fit = fit_edger(np.ascontiguousarray(counts[keep]), design, n_jobs=n_jobs)
+    fit = fit_edger(np.ascontiguousarray(counts[keep]), design, legacy=legacy, robust=robust,
+                    normalize=normalize, n_jobs=n_jobs)
     gene_info = {k: _expand(v, keep, fill=False if np.asarray(v).dtype == bool else np.nan)
                  for k, v in fit.gene_info.items()}
     gene_info["filtered"] = ~keep
@@ -60,6 +66,12 @@ def test_edger_design(counts, fit, vec, *, kind: str, coefs, lfc_threshold: floa
         contrast = np.asarray(vec, dtype=float)
     if kind not in ("qlf", "lrt"):
         raise ValueError(f"kind must be 'qlf' or 'lrt' for the edgeR method, got {kind!r}.")
+    if kind == "lrt" and lfc_threshold > 0:
+        raise ValueError("kind='lrt' (glmLRT) has no fold-change threshold; use kind='qlf' with lfc_threshold= "
+                         "(edgeR's glmTreat on the QL fit).")
+    if lfc_threshold > 0 and coefs is not None and len(coefs) > 1:
+        raise ValueError("lfc_threshold= (glmTreat) tests one contrast; a joint test of several coefficients "
+                         "cannot take a threshold.")
     test_kind = "treat" if (lfc_threshold > 0 and kind == "qlf") else kind
     genes = fit.genes
     info = FitResult(
@@ -68,7 +80,8 @@ def test_edger_design(counts, fit, vec, *, kind: str, coefs, lfc_threshold: floa
         mu=np.empty((0, 0)), gene_info={c: genes[c].to_numpy() for c in genes.columns if genes[c].dtype != object},
         sample_info=sample_info,
     )
-    out = edger_test(counts, fit.design, info, contrast, kind=test_kind, lfc=lfc_threshold)
+    legacy = str(fit.record.get("fit", {}).get("edger_ql", "legacy")).startswith("legacy")
+    out = edger_test(counts, fit.design, info, contrast, kind=test_kind, lfc=lfc_threshold, legacy=legacy)
     table = {"base_mean": info.base_mean, "log2fc": out["log2fc"], "lfc_se": out["lfc_se"], "stat": out["stat"],
              "pvalue": out["pvalue"], "padj": out["padj"], "log_cpm": out["log_cpm"]}
     params = {"kind": {"qlf": "ql_ftest", "lrt": "lrt", "treat": "treat"}[test_kind],

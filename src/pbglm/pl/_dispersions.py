@@ -47,7 +47,8 @@ def dispersions(
     dispersion): tagwise (black), common (red) and trended (blue) against average log2 CPM.
 
     ``kind="ql"`` (edgeR's ``plotQLDisp``): quarter-root quasi-likelihood dispersions, raw (black),
-    squeezed by empirical Bayes (red) and the prior trend (blue), against average log2 CPM.
+    squeezed by empirical Bayes (red) and the prior trend (blue), against average log2 CPM. For
+    edgeR 4 fits the raw values are the adjusted deviances over the adjusted df.
 
     Parameters
     ----------
@@ -58,7 +59,8 @@ def dispersions(
     group
         For per-group fits: the group to plot.
     kind
-        ``"auto"``: ``"deseq2"`` for DESeq2 fits, ``"bcv"`` for edgeR fits.
+        ``"auto"``: ``"deseq2"`` for DESeq2 fits, ``"ql"`` for edgeR 4 QL fits (``legacy=False``,
+        one NB dispersion), ``"bcv"`` for legacy edgeR fits.
     ymin
         ``"deseq2"`` only: lower y limit (default: a power of ten below the smallest estimate
         above DESeq2's lower bound of 1e-8).
@@ -72,12 +74,16 @@ def dispersions(
     if kind not in kinds:
         raise ValueError(f"kind must be one of {kinds}, got {kind!r}.")
     if kind == "auto":
-        kind = "bcv" if method == "edger" else "deseq2"
+        # edgeR 4 QL fits have one NB dispersion (no tagwise ones): their diagnostic is plotQLDisp
+        kind = ("bcv" if "dispersion_tagwise" in genes.columns else "ql") if method == "edger" else "deseq2"
     needed = {"deseq2": ("base_mean", "dispersion", "dispersion_gene", "dispersion_trend"), "bcv": _EDGER_BCV,
               "ql": _EDGER_QL}[kind]
     missing = [c for c in needed if c not in genes.columns]
     if missing:
         hint = " (an edgeR fit: use kind='bcv' or kind='ql')" if method == "edger" else ""
+        if method == "edger" and kind == "bcv":
+            hint = (" (an edgeR 4 QL fit has one NB dispersion, no tagwise ones: use kind='ql', or fit with "
+                    "legacy=True for edgeR 3.40's estimateDisp)")
         if kind != "deseq2" and method != "edger":
             hint = " (a DESeq2 fit: use kind='deseq2'; 'bcv' and 'ql' need method='edger')"
         raise ValueError(f"kind={kind!r} needs the per-gene fields {missing}, which this fit lacks{hint}.")

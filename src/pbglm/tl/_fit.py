@@ -15,6 +15,7 @@ from .._design import build_design, design_variables
 from .._design_findings import check_design
 from .._io import clear_fit, raw_record, read_counts, start_fit, to_plain, write_fit, write_layer
 from .._methods.pipeline import run_pipeline
+from .._numerics.norm_lib_sizes import NORM_METHODS
 from .._warn import warn
 
 logger = logging.getLogger("pbglm")
@@ -122,6 +123,9 @@ def fit(
     size_factors="ratio",
     fit_type: str = "parametric",
     filter_by_expr: bool = True,
+    legacy: bool | None = None,
+    robust: bool | None = None,
+    normalize: str | None = None,
     key_added: str = "pbglm",
     n_jobs: int | None = None,
     client=None,
@@ -142,8 +146,8 @@ def fit(
         and ``f1[l1]:f2[l2]``.
     method
         ``"deseq2"`` (DESeq2's ``DESeq()``: size factors, Cox-Reid dispersions, trend, MAP
-        shrinkage, Wald/LRT, Cook's outliers, independent filtering) or ``"edger"`` (TMM,
-        filterByExpr, estimateDisp, glmQLFit with robust empirical Bayes, QL F-tests).
+        shrinkage, Wald/LRT, Cook's outliers, independent filtering) or ``"edger"`` (edgeR 4.5's
+        pipeline: filterByExpr, TMM, ``glmQLFit`` with the new QL method, QL F-tests; see ``legacy``).
     layer
         Layer holding raw counts; ``None`` uses ``X``.
     reference
@@ -162,6 +166,19 @@ def fit(
         ``"local"`` or ``"mean"``.
     filter_by_expr
         edgeR only: drop genes failing edgeR's ``filterByExpr`` before fitting (their results are NaN).
+    legacy
+        edgeR only. ``False`` (default): edgeR 4.5's ``glmQLFit(legacy = FALSE)``, the default
+        since edgeR 4.2: one NB dispersion from the most expressed genes, adjusted deviances and
+        df that stay accurate for small counts, and a QL prior estimated for gene-wise df; its FDR
+        sits at the nominal level on the held-out simulations. ``True``: edgeR 3.40's pipeline
+        (estimateDisp + legacy glmQLFit), as pbglm ran before. ``.uns[key]['fit']['edger_ql']``
+        records which.
+    robust
+        edgeR only: robust empirical Bayes for the QL dispersions. ``None`` (default): False with
+        edgeR 4 (edgeR's default), True with ``legacy=True`` (what pbglm's legacy path always ran).
+    normalize
+        edgeR only: ``normLibSizes`` method, ``"TMM"`` (default), ``"TMMwsp"``, ``"RLE"``,
+        ``"upperquartile"`` or ``"none"``.
     key_added
         Prefix of every key written: any non-empty string. Characters that h5ad / zarr keys
         cannot hold (``/``, ``:``, ``%``, ...) are percent-encoded in the stored keys (``"my/fit"``
@@ -192,8 +209,11 @@ def fit(
         DESeq2 ``dispersion_gene``, ``dispersion_trend``, ``dispersion_map``,
         ``dispersion_outlier``, ``converged``, ``iterations``, ``deviance``, ``max_cooks``,
         ``replaced``, ``all_zero``; edgeR ``ave_log_cpm``, ``dispersion_common``,
-        ``dispersion_trend``, ``dispersion_tagwise``, ``ql_dispersion``, ``ql_dispersion_prior``,
-        ``ql_dispersion_post``, ``df_prior``, ``df_residual``, ``filtered``.
+        ``ql_dispersion``, ``ql_dispersion_prior``, ``ql_dispersion_post``, ``df_prior``,
+        ``df_residual``, ``deviance``, ``converged``, ``filtered``; with ``legacy=True`` also
+        ``dispersion_trend``, ``dispersion_tagwise``; edgeR 4 fits: ``dispersion`` is the working
+        dispersion (NB dispersion / average QL dispersion), ``deviance`` and ``df_residual`` the
+        adjusted ones, ``deviance_working`` the deviance at the working dispersion.
     ``.varm[f'{key}_coef']``, ``.varm[f'{key}_se']``
         DataFrames (genes x design columns): coefficients and standard errors, log2 scale.
     ``.varm[f'{key}_cov']``
@@ -212,6 +232,11 @@ def fit(
         raise ValueError(f"Unknown method {method!r}; use one of {METHODS}.")
     if not isinstance(adata, AnnData):
         raise TypeError(f"adata must be an AnnData, got {type(adata).__name__}.")
+    if method != "edger" and (legacy is not None or robust is not None or normalize is not None):
+        raise ValueError(f"legacy=, robust= and normalize= are edgeR options; method={method!r} does not take them "
+                         "(DESeq2 normalises with size_factors=).")
+    if normalize is not None and normalize not in NORM_METHODS:
+        raise ValueError(f"normalize must be one of {NORM_METHODS} (edgeR's normLibSizes methods), got {normalize!r}.")
     if copy:
         adata = adata.copy()
     counts = read_counts(adata, layer)
@@ -227,10 +252,14 @@ def fit(
             "reference": dict(reference or {}), "groupby": "None" if groupby is None else groupby,
             "size_factors": size_factors if isinstance(size_factors, str) else "user", "fit_type": fit_type,
             "filter_by_expr": bool(filter_by_expr),
+            **({"legacy": bool(legacy), "robust": "None" if robust is None else bool(robust),
+                "normalize": normalize or "TMM"} if method == "edger" else {}),
         },
     })
     seen: set = set()
     options = dict(fit_type=fit_type, filter_by_expr=filter_by_expr, n_jobs=n_jobs)
+    if method == "edger":
+        options.update(legacy=bool(legacy), robust=robust, normalize=normalize or "TMM")
     store = dict(key=key_added, layer=layer, reference=reference)
     if groupby is None:
         d, m_mask, sf = _prepare(adata, design, mask=None, method=method, reference=reference,

@@ -181,7 +181,9 @@ def test(
         ``dex_trt_vs_untrt_lfc1`` next to ``dex_trt_vs_untrt``. A test stored under an existing
         name replaces it, with a UserWarning naming it.
     kind
-        edgeR only: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT).
+        edgeR only: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT: on an edgeR 4
+        fit, of the QL fit at its working dispersion; on a ``legacy=True`` fit, of ``glmFit`` at the
+        tagwise dispersions). ``"lrt"`` takes no ``lfc_threshold``.
     alpha
         FDR level used by independent filtering.
     lfc_threshold, alt
@@ -214,6 +216,9 @@ def test(
         raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
     if lfc_threshold < 0:
         raise ValueError(f"lfc_threshold must be >= 0 (a log2 fold change), got {lfc_threshold}.")
+    if method == "edger" and alt != "greaterAbs":
+        raise ValueError(f"alt={alt!r} is a DESeq2 option: edgeR's glmTreat tests |log2fc| > lfc_threshold only "
+                         "(alt='greaterAbs').")
     results = {}
     test_name = None
     record_params = {}
