@@ -56,44 +56,80 @@ def _level_vector(columns, factors, factor, level) -> np.ndarray:
     )
 
 
+def forms_text(columns: list[str], factors: dict[str, list[str]]) -> str:
+    """The design's coefficients and the contrast forms pbglm accepts, for error messages."""
+    example = next(((f, lv[1], lv[0]) for f, lv in factors.items() if len(lv) > 1), ("factor", "level", "reference"))
+    return (
+        f"The design's coefficients are {columns}"
+        + (f"; factors and levels {factors}" if factors else "")
+        + f". Accepted contrasts: a (factor, level, reference) tuple such as {example!r}; a coefficient name such "
+        f"as {columns[-1]!r}; an expression over coefficients and levels such as 'A - B' or '(A + B)/2 - ctrl' "
+        "(write names that are not Python names in backticks, e.g. '`drug-A` - `drug-B`'); a dict "
+        f"{{coefficient: weight}}; or a vector of {len(columns)} weights."
+    )
+
+
 def _expression(expr: str, columns: list[str], factors: dict[str, list[str]]) -> np.ndarray:
-    placeholders = {}
-    text = expr
-    for i, col in sorted(enumerate(columns), key=lambda t: -len(t[1])):
-        if col in text:
-            ph = f"__c{i}__"
-            text = text.replace(col, ph)
-            placeholders[ph] = _unit(columns, col)
     level_owner: dict[str, list[str]] = {}
     for f, levels in factors.items():
         for lv in levels:
             level_owner.setdefault(lv, []).append(f)
+    placeholders: dict[str, object] = {}
+
+    def placeholder(name: str) -> str:
+        ph = f"__p{len(placeholders)}__"
+        placeholders[ph] = name
+        return ph
+
+    # backtick-quoted names first, then coefficient names and levels that are not Python names,
+    # longest first, only where they stand as whole names (not inside a longer name)
+    text = re.sub(r"`([^`]*)`", lambda m: placeholder(m.group(1)), expr)
+    names = set(columns) | {lv for lv in level_owner if not lv.isidentifier()}
+    for name in sorted(names, key=len, reverse=True):
+        if name.isidentifier():
+            continue
+        pattern = re.compile(r"(?<![\w.`])" + re.escape(name) + r"(?![\w.`\[])")
+        text = pattern.sub(lambda _m, n=name: placeholder(n), text)
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError:
-        raise ValueError(
-            f"Cannot parse the contrast expression {expr!r}. Use coefficient names {columns} or factor levels with "
-            "+, -, * and / (e.g. 'DrugA - DrugB')."
-        ) from None
+        raise ValueError(f"Cannot parse the contrast expression {expr!r}. {forms_text(columns, factors)}") from None
+
+    def name_vector(name: str) -> np.ndarray:
+        if name in columns:
+            return _unit(columns, name)
+        owners = level_owner.get(name, [])
+        if len(owners) == 1:
+            return _level_vector(columns, factors, owners[0], name)
+        if len(owners) > 1:
+            raise ValueError(
+                f"{name!r} is a level of several factors ({owners}); write the coefficient name instead. "
+                + forms_text(columns, factors)
+            )
+        raise KeyError(
+            f"{name!r} in the contrast {expr!r} is neither a coefficient nor a factor level. "
+            + forms_text(columns, factors)
+        )
 
     def ev(node):
         if isinstance(node, ast.Expression):
             return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            if not np.isfinite(node.value):
+                raise ValueError(f"The contrast {expr!r} has a non-finite weight.")
             return float(node.value)
         if isinstance(node, ast.Name):
-            if node.id in placeholders:
-                return placeholders[node.id]
-            owners = level_owner.get(node.id, [])
-            if len(owners) == 1:
-                return _level_vector(columns, factors, owners[0], node.id)
-            if len(owners) > 1:
+            return name_vector(str(placeholders.get(node.id, node.id)))
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id in factors:
+            factor = node.value.id
+            level = str(placeholders.get(ast.unparse(node.slice), ast.unparse(node.slice)))
+            if level in factors[factor] and level_column(columns, factor, level) is None:
+                others = [lv for lv in factors[factor] if lv != level]
                 raise ValueError(
-                    f"{node.id!r} is a level of several factors ({owners}); write the coefficient name instead."
+                    f"{expr!r}: {level!r} is the reference level of {factor!r}, which has no coefficient (it is the "
+                    f"baseline the others are compared with); to compare a level with it write "
+                    f"({factor!r}, {others[0] if others else 'level'!r}, {level!r}). " + forms_text(columns, factors)
                 )
-            raise KeyError(
-                f"{node.id!r} in {expr!r} is neither a coefficient nor a factor level. Coefficients: {columns}."
-            )
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
             v = ev(node.operand)
             return -v if isinstance(node.op, ast.USub) else v
@@ -106,21 +142,25 @@ def _expression(expr: str, columns: list[str], factors: dict[str, list[str]]) ->
             if isinstance(node.op, ast.Mult) and (np.isscalar(a) or np.isscalar(b)):
                 return a * b
             if isinstance(node.op, ast.Div) and np.isscalar(b):
+                if b == 0:
+                    raise ValueError(f"The contrast {expr!r} divides by zero.")
                 return a / b
-        raise ValueError(f"The contrast {expr!r} is not a linear combination of coefficients.")
+        raise ValueError(
+            f"The contrast {expr!r} is not a linear combination of coefficients. " + forms_text(columns, factors)
+        )
 
     vec = ev(tree)
     if np.isscalar(vec):
-        raise ValueError(f"The contrast {expr!r} does not involve any coefficient.")
+        raise ValueError(f"The contrast {expr!r} does not involve any coefficient. " + forms_text(columns, factors))
     return vec
 
 
 def cell_means_contrast(formula: str, columns, factors, numeric, factor, level, ref, at: dict) -> np.ndarray:
     """Design row of (``factor`` = level, others at ``at``) minus the row with ``factor`` = ref."""
     import pandas as pd
-    from formulaic import model_matrix
 
-    from ._design import _rename, normalize_formula
+    from ._design import _rename
+    from ._formula import model_matrix
 
     unknown = [k for k in at if k not in factors and k not in numeric]
     if unknown:
@@ -134,7 +174,7 @@ def cell_means_contrast(formula: str, columns, factors, numeric, factor, level, 
         rows[f] = pd.Categorical(vals, categories=levels)
     for v in numeric:
         rows[v] = [float(at.get(v, 0.0))] * 2
-    mm = model_matrix(normalize_formula(formula), pd.DataFrame(rows))
+    mm = model_matrix(formula, pd.DataFrame(rows))
     names = [_rename(c) for c in mm.columns]
     if names != list(columns):
         raise ValueError(f"Could not rebuild the design columns from {formula!r} (got {names}).")
@@ -151,7 +191,34 @@ def resolve_contrast(contrast, columns: list[str], factors: dict[str, list[str]]
                      numeric=()) -> tuple[np.ndarray, str, dict]:
     """Return ``(vector, default test name, description)`` for any accepted contrast form."""
     columns = list(columns)
+    vec, name, desc = _resolve(contrast, columns, factors, formula=formula, numeric=list(numeric))
+    vec = np.asarray(vec, dtype=float)
+    if not np.all(np.isfinite(vec)):
+        raise ValueError(f"The contrast {contrast!r} has non-finite weights ({vec.tolist()}); give finite numbers.")
+    if not np.any(vec != 0):
+        raise ValueError(
+            f"The contrast {contrast!r} is zero for every coefficient ({vec.tolist()}): it tests nothing. "
+            + forms_text(columns, factors)
+        )
+    return vec, name, desc
+
+
+def _resolve(contrast, columns: list[str], factors: dict[str, list[str]], *, formula, numeric):
     p = len(columns)
+    if isinstance(contrast, tuple) and any(isinstance(c, str) for c in contrast):
+        factor = contrast[0]
+        if factor in numeric:
+            raise ValueError(
+                f"The contrast {contrast!r} names {factor!r}, a numeric covariate (a slope), not a factor with "
+                f"levels: test its coefficient with contrast={factor!r}, or make it a factor (a string or "
+                f"categorical .obs column, or C({factor}) in the formula). " + forms_text(columns, factors)
+            )
+        if not (len(contrast) == 3 or (len(contrast) == 4 and isinstance(contrast[3], dict))) or not all(
+                isinstance(c, str) for c in contrast[:3]):
+            raise ValueError(
+                f"A contrast tuple is (factor, level, reference) or (factor, level, reference, {{other: level}}), "
+                f"three strings and an optional dict; got {contrast!r}. " + forms_text(columns, factors)
+            )
     if isinstance(contrast, tuple | list) and len(contrast) == 4 and isinstance(contrast[3], dict):
         factor, level, ref, at = contrast
         if factor not in factors:
@@ -167,6 +234,11 @@ def resolve_contrast(contrast, columns: list[str], factors: dict[str, list[str]]
             "kind": "levels", "factor": factor, "level": level, "reference": ref,
             "at": {str(k): str(v) for k, v in at.items()}}
     if isinstance(contrast, tuple | list) and len(contrast) == 3 and all(isinstance(c, str) for c in contrast):
+        if contrast[0] not in factors:
+            raise KeyError(
+                f"{contrast[0]!r} in the contrast {contrast!r} is not a factor of the design. "
+                + forms_text(columns, factors)
+            )
         factor, level, ref = contrast
         if level == ref:
             raise ValueError(f"The contrast compares {level!r} with itself; name two different levels of {factor!r}.")
@@ -184,16 +256,18 @@ def resolve_contrast(contrast, columns: list[str], factors: dict[str, list[str]]
             raise KeyError(f"Unknown coefficient(s) {unknown} in the contrast; valid names are {columns}.")
         vec = np.zeros(p)
         for k, w in contrast.items():
+            if isinstance(w, bool) or not isinstance(w, int | float | np.integer | np.floating):
+                raise TypeError(f"Contrast weight for {k!r} must be a number, got {w!r}.")
             vec[columns.index(k)] = float(w)
         return vec, "contrast", {"kind": "vector"}
-    arr = np.asarray(contrast, dtype=float) if not isinstance(contrast, tuple | list) or contrast else None
+    try:
+        arr = np.asarray(contrast, dtype=float) if not isinstance(contrast, tuple | list) or contrast else None
+    except (TypeError, ValueError):
+        arr = None
     if arr is not None and arr.ndim == 1:
         if arr.size != p:
             raise ValueError(
                 f"The contrast vector has {arr.size} entries but the design has {p} columns: {columns}."
             )
         return arr, "contrast", {"kind": "vector"}
-    raise ValueError(
-        "A contrast must be (factor, level, reference), a coefficient name, a dict of weights, a numeric vector "
-        f"or an expression; got {contrast!r}."
-    )
+    raise ValueError(f"Cannot read the contrast {contrast!r}. " + forms_text(columns, factors))

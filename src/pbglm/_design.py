@@ -8,14 +8,16 @@ a numeric column keeps its name (a slope); interactions join terms with ``:``, e
 
 from __future__ import annotations
 
-import ast
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
-from formulaic.errors import FormulaicError
+
+from ._formula import DesignFormulaError, model_matrix, normalize_formula, parse_formula
+
+__all__ = ["Design", "DesignFormulaError", "build_design", "design_frame", "design_variables", "normalize_formula",
+           "prepare_obs"]
 
 _TREATMENT = re.compile(r"\[T\.([^\]]*)\]")
 
@@ -57,45 +59,32 @@ class Design:
         return pd.DataFrame(self.matrix, index=index, columns=self.columns)
 
 
-def normalize_formula(formula: str) -> str:
-    """Accept ``"~ a + b"`` or ``"a + b"``; return the right-hand side with a leading ``~``."""
-    if not isinstance(formula, str) or not formula.strip():
-        raise ValueError(f"The design must be a formula string such as '~ batch + condition', got {formula!r}.")
-    f = formula.strip()
-    if "~" in f:
-        lhs, rhs = f.split("~", 1)
-        if lhs.strip():
-            raise ValueError(f"The design formula {formula!r} has a left-hand side; write only '~ terms'.")
-        f = rhs
-    return "~ " + f.strip()
-
-
 def design_variables(formula: str, columns=None) -> list[str]:
-    """Names a formula reads: every identifier in its terms that is a column of ``.obs`` (when
-    ``columns`` is given; names such as ``C`` or ``Treatment`` are both formulaic functions and
-    common column names), plus formulaic's own list of required variables."""
-    try:
-        spec = Formula(normalize_formula(formula))
-    except FormulaicError as err:
-        raise ValueError(f"Cannot parse the design formula {formula!r}: {err}") from None
-    names = set(spec.required_variables)
+    """The ``.obs`` columns a formula reads (checked by :func:`pbglm._formula.parse_formula`);
+    with ``columns``, only those among them."""
+    names = list(parse_formula(formula).variables)
     if columns is not None:
         cols = set(map(str, columns))
-        for term in spec:
-            for factor in term.factors:
-                try:
-                    tree = ast.parse(str(factor.expr).strip("`"), mode="eval")
-                except SyntaxError:
-                    continue
-                names |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in cols}
-                if str(factor.expr).strip("`") in cols:
-                    names.add(str(factor.expr).strip("`"))
-    return sorted(names)
+        names = [n for n in names if n in cols]
+    return names
 
 
-def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, str] | None = None) -> pd.DataFrame:
-    """The design variables as a frame: strings/booleans become categoricals (sorted levels),
-    categoricals keep their level order, ``reference`` moves a level to the front.
+def _as_factor(col: pd.Series) -> pd.Categorical:
+    """A numeric column made a factor by ``C()``: levels in numeric order, whole numbers without ``.0``."""
+    values = col.to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        raise ValueError(f"Column {col.name!r} used as a factor (C()) has non-finite values.")
+    whole = np.all(values == np.round(values)) and np.all(np.abs(values) < 2**53)
+    text = [str(int(v)) if whole else repr(float(v)) for v in values]
+    order = [t for _, t in sorted({(v, t) for v, t in zip(values, text, strict=True)})]
+    return pd.Categorical(text, categories=list(dict.fromkeys(order)))
+
+
+def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, str] | None = None,
+                factors=()) -> pd.DataFrame:
+    """The design variables as a frame: strings/booleans (and numeric columns in ``factors``, the
+    formula's ``C()`` columns) become categoricals (sorted levels), categoricals keep their level
+    order, ``reference`` moves a level to the front.
     """
     reference = dict(reference or {})
     missing = [v for v in variables if v not in obs.columns]
@@ -118,11 +107,19 @@ def prepare_obs(obs: pd.DataFrame, variables: list[str], reference: dict[str, st
             col = col.cat.remove_unused_categories()
             cats = [str(c) for c in col.cat.categories]
             col = pd.Categorical(col.astype(str), categories=cats)
+        elif v in factors and pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            col = _as_factor(col)
         elif pd.api.types.is_bool_dtype(col) or not pd.api.types.is_numeric_dtype(col):
             vals = col.astype(str)
             col = pd.Categorical(vals, categories=sorted(vals.unique()))
         else:
             col = col.astype(float)
+            bad = list(obs.index[~np.isfinite(col.to_numpy())][:5])
+            if bad:
+                raise ValueError(
+                    f"Numeric design column {v!r} has infinite values (samples {bad}); a slope cannot be fit through "
+                    "them. Correct or drop those samples."
+                )
         if v in reference:
             if not isinstance(col, pd.Categorical):
                 raise ValueError(f"reference= was given for {v!r}, but it is numeric (a slope); make it categorical.")
@@ -170,20 +167,31 @@ def build_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | No
         Unparsable formula, missing values, a rank-deficient design (naming the dependent
         columns), or no residual degrees of freedom.
     """
-    rhs = normalize_formula(formula)
-    variables = design_variables(rhs, obs.columns)
-    data = prepare_obs(obs, variables, reference)
-    try:
-        mm = model_matrix(rhs, data, na_action="raise")
-    except FormulaicError as err:
-        raise ValueError(f"Cannot build the design {formula!r}: {err}") from None
+    design = design_frame(obs, formula, reference)
+    check_rank(design)
+    return design
+
+
+def design_frame(obs: pd.DataFrame, formula: str, reference: dict[str, str] | None = None) -> Design:
+    """The design matrix for ``formula`` over ``obs`` without the rank checks of :func:`build_design`.
+
+    Raises
+    ------
+    DesignFormulaError
+        (a KeyError and a ValueError) The formula is not allowed or does not parse, or names a
+        column ``obs`` lacks.
+    ValueError
+        Missing values or a bad ``reference``.
+    """
+    parsed = parse_formula(formula, obs.columns)
+    variables = list(parsed.variables)
+    data = prepare_obs(obs, variables, reference, factors=parsed.factors)
+    mm = model_matrix(parsed, data)
     columns = [_rename(c) for c in mm.columns]
     matrix = np.ascontiguousarray(np.asarray(mm, dtype=np.float64))
     factors = {v: list(data[v].cat.categories) for v in variables if isinstance(data[v].dtype, pd.CategoricalDtype)}
     numeric = [v for v in variables if v not in factors]
-    design = Design(formula=formula, matrix=matrix, columns=columns, factors=factors, numeric=numeric)
-    check_rank(design)
-    return design
+    return Design(formula=formula, matrix=matrix, columns=columns, factors=factors, numeric=numeric)
 
 
 def check_rank(design: Design) -> None:

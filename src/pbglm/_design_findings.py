@@ -8,7 +8,8 @@ at (a formula that does not parse, a column that does not exist, a bad ``referen
 Finding codes
 -------------
 error
-    ``missing-values``, ``confounded``, ``empty-cell``, ``no-residual-df``.
+    ``missing-values``, ``non-finite-values`` (an infinite numeric covariate), ``confounded``, ``empty-cell``,
+    ``no-residual-df``.
 warning
     ``few-residual-df`` (1 or 2 residual df), ``single-level-factor``, ``single-sample-level``,
     ``numeric-looks-like-groups`` (3 or more distinct values), ``numeric-far-from-zero`` (when the
@@ -21,32 +22,23 @@ info
 
 from __future__ import annotations
 
-import ast
-import builtins
-import difflib
 import logging
 import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from formulaic import Formula, model_matrix
-from formulaic.transforms import TRANSFORMS
 
 from ._design import Design, dependent_columns, normalize_formula, prepare_obs
+from ._formula import DesignFormulaError, model_matrix, parse_formula
+from ._formula import one_line as _one_line
 from ._warn import warn
 
 logger = logging.getLogger("pbglm")
 
 SEVERITIES = ("error", "warning", "info")
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_MARKED = re.compile(r"⧛(.*?)⧚")
 _TREATMENT = re.compile(r"\[T\.([^\]]*)\]")
-_PLAIN = {
-    "Could not find matching context marker": "unbalanced parenthesis or quote",
-    "insuffient": "insufficient",
-}
 _CONTROL = re.compile(
     r"^(ctrl|ctl|control|controls|untreated|untrt|unstim|unstimulated|vehicle|veh|dmso|pbs|mock|wt|wildtype|"
     r"wild[-_ ]?type|placebo|baseline|healthy|normal|naive|none|sham|scramble|scrambled|ntc|non[-_ ]?targeting)$",
@@ -84,17 +76,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"[{self.severity}] {self.code}: {self.message} Fix: {self.fix}"
-
-
-class DesignFormulaError(KeyError, ValueError):
-    """A formula that cannot be read against ``.obs`` (syntax error, unknown column, bad reference).
-
-    Subclasses both ``KeyError`` and ``ValueError`` so that code catching either keeps working;
-    its message is a single line.
-    """
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class DesignError(ValueError):
@@ -139,6 +120,7 @@ class DesignInspection:
     samples: pd.Index
     missing: dict[str, list]
     design: Design | None
+    nonfinite: dict[str, list] = field(default_factory=dict)
     parts: dict[str, list[Part]] = field(default_factory=dict)
     full_coded: dict[tuple, set[str]] = field(default_factory=dict)
     dependent: list[tuple[str, list[str]]] = field(default_factory=list)
@@ -196,76 +178,17 @@ class DesignInspection:
         return out
 
 
-def _one_line(text: str) -> str:
-    text = _ANSI.sub("", str(text))
-    marked = _MARKED.search(text)
-    first = " ".join(text.strip().splitlines()[0].split()) if text.strip() else "invalid formula"
-    first = first.rstrip(".")
-    for raw, plain in _PLAIN.items():
-        first = first.replace(raw, plain)
-    if marked:
-        first += f" (at {marked.group(1)!r})"
-    return first
-
-
 def formula_variables(formula: str, columns) -> list[str]:
-    """Variables a formula reads, including ``.obs`` columns whose names formulaic also uses for
-    transforms (``Treatment``, ``Sum``, ``Poly``, ``C``, ...), which ``Formula.required_variables`` omits.
+    """Variables a formula reads (through :func:`pbglm._formula.parse_formula`, the gate every
+    formula passes), including ``.obs`` columns whose names formulaic also uses for transforms.
 
     Raises
     ------
     DesignFormulaError
-        The formula does not parse, or names a variable that is not in ``columns``.
+        The formula does not parse, uses a part pbglm does not evaluate, or names a variable that
+        is not in ``columns``.
     """
-    columns = list(columns)
-    try:
-        rhs = normalize_formula(formula)
-    except ValueError as err:
-        raise DesignFormulaError(str(err)) from None
-    try:
-        spec = Formula(rhs)
-        terms = list(spec.rhs if hasattr(spec, "rhs") else spec)
-        required = set(spec.required_variables)
-    except Exception as err:  # formulaic raises several types for syntax errors
-        raise DesignFormulaError(f"Cannot parse the design formula {formula!r}: {_one_line(err)}.") from None
-    found: list[str] = []
-    unknown: list[str] = []
-    for term in terms:
-        for factor in term.factors:
-            method = getattr(factor.eval_method, "value", str(factor.eval_method))
-            if method == "lookup":
-                (found if factor.expr in columns else unknown).append(factor.expr)
-            elif method == "python":
-                try:
-                    names = {n.id for n in ast.walk(ast.parse(factor.expr, mode="eval")) if isinstance(n, ast.Name)}
-                except SyntaxError:
-                    names = set()
-                found.extend(n for n in names if n in columns)
-    unknown += [v for v in required if v not in columns and not hasattr(builtins, v) and v not in TRANSFORMS]
-    if unknown:
-        name = sorted(set(unknown))[0]
-        if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", formula):
-            raise DesignFormulaError(
-                f"{name!r} in the design {formula!r} is neither a function formulaic knows (log, log2, exp, center, "
-                f"scale, standardize, poly, bs, C, I, ...) nor a column of .obs: compute the column in .obs first. "
-                f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
-            )
-        names = sorted(set(unknown))
-        described = _and([f"{n!r}{_suggest(n, columns)}" for n in names])
-        which = "which is not a column" if len(names) == 1 else "which are not columns"
-        raise DesignFormulaError(
-            f"The design {formula!r} uses {described}, {which} of .obs. "
-            f"Available columns: {', '.join(repr(str(c)) for c in columns)}."
-        )
-    out = list(dict.fromkeys(v for v in [*found, *sorted(required)] if v in columns))
-    return out
-
-
-def _suggest(name: str, columns) -> str:
-    columns = [str(c) for c in columns]
-    same_case = [c for c in columns if c.lower() == name.lower()]
-    close = same_case or difflib.get_close_matches(name, columns, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return list(parse_formula(formula, list(columns)).variables)
 
 
 def _split_column(column: str) -> list[str]:
@@ -312,30 +235,40 @@ def inspect_design(obs: pd.DataFrame, formula: str, reference: dict[str, str] | 
     if not isinstance(obs, pd.DataFrame):
         raise TypeError(f"obs must be a pandas DataFrame, got {type(obs).__name__}.")
     reference = {str(k): str(v) for k, v in dict(reference or {}).items()}
-    variables = formula_variables(formula, obs.columns)
+    parsed = parse_formula(formula, list(obs.columns))
+    variables = list(parsed.variables)
     rhs = normalize_formula(formula)
     missing = {}
+    nonfinite: dict[str, list] = {}
     complete = np.ones(len(obs), dtype=bool)
     for v in variables:
         na = obs[v].isna().to_numpy()
         if na.any():
             missing[v] = list(obs.index[na])
             complete &= ~na
+        col = obs[v]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col) and not isinstance(
+                col.dtype, pd.CategoricalDtype):
+            inf = np.isinf(col.to_numpy(dtype=float))
+            if inf.any():
+                nonfinite[v] = list(obs.index[inf])
+                complete &= ~inf
     sub = obs.loc[complete, variables] if variables else obs.loc[complete, []]
     try:
         data = prepare_obs(sub, variables, reference if len(sub) else {k: v for k, v in reference.items()
-                                                                       if k not in variables})
+                                                                       if k not in variables},
+                           factors=parsed.factors)
+    except DesignFormulaError:
+        raise
     except (KeyError, ValueError) as err:
         raise DesignFormulaError(_one_line(err.args[0] if err.args else err) + ".") from None
     insp = DesignInspection(
         formula=formula, rhs=rhs, variables=variables, reference=reference, obs_columns=list(obs.columns),
-        data=data, samples=obs.index[complete], missing=missing, design=None,
+        data=data, samples=obs.index[complete], missing=missing, nonfinite=nonfinite,
+        design=None,
     )
     if len(sub) > 0:
-        try:
-            mm = model_matrix(rhs, data, na_action="raise")
-        except Exception as err:  # formulaic and transforms raise many types
-            raise DesignFormulaError(f"Cannot build the design {formula!r}: {_one_line(err)}.") from None
+        mm = model_matrix(parsed, data)
         columns = [_TREATMENT.sub(r"[\1]", c) for c in mm.columns]
         matrix = np.ascontiguousarray(np.asarray(mm, dtype=np.float64))
         factors = {v: list(data[v].cat.categories) for v in variables if isinstance(data[v].dtype, pd.CategoricalDtype)}
@@ -809,6 +742,14 @@ def _missing_findings(insp: DesignInspection) -> list[Finding]:
             f"Design column {v!r} has missing values in {len(samples)} sample{'s' if len(samples) > 1 else ''} "
             f"({_q(samples, 5)}); the design cannot be built for them.",
             f"Fill them in, or drop those samples: adata = adata[adata.obs[{v!r}].notna()].copy().",
+        ))
+    for v, samples in insp.nonfinite.items():
+        out.append(Finding(
+            "error", "non-finite-values",
+            f"Numeric design column {v!r} is infinite in {len(samples)} sample{'s' if len(samples) > 1 else ''} "
+            f"({_q(samples, 5)}); a slope cannot be fit through infinite values.",
+            f"Correct those values (an infinite log of 0? use log1p), or drop those samples: "
+            f"adata = adata[np.isfinite(adata.obs[{v!r}])].copy().",
         ))
     return out
 

@@ -131,6 +131,8 @@ def read_counts(adata: AnnData, layer: str | None = None) -> np.ndarray:
         layer = _only_count_layer(adata)
     X = get_matrix(adata, layer)
     where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if hasattr(X, "to_memory") and not sparse.issparse(X):  # a backed (on-disk) sparse matrix
+        X = X.to_memory()
     if sparse.issparse(X):
         values = X.data
         dense = X.toarray()
@@ -585,3 +587,54 @@ def stored_fits(adata: AnnData, key: str) -> list[StoredFit]:
         cov = np.asarray(read_varm(adata, key, "cov", g), dtype=float).reshape(-1, p, p)
         fits.append(StoredFit(record=rec, key=key, group=g, mask=mask, genes=genes, coef=coef, cov=cov))
     return fits
+
+
+def stored_test(adata: AnnData, key: str, name: str, group: str | None = None) -> dict:
+    """The parameters of a stored test, users' names (of one group for ``groupby`` fits; ``{}`` where
+    the test was not run in that group).
+
+    Raises
+    ------
+    KeyError
+        No fit under ``key``, or no test named ``name`` (listing the stored ones).
+    """
+    rec = fit_record(adata, key)
+    tests = stored_tests(adata, key)
+    if name not in tests:
+        stored = tests or "none (run pbglm.tl.test first)"
+        raise KeyError(f"No test named {name!r} under key {key!r}. Stored tests: {stored}.")
+    if group is None:
+        return dict(rec["tests"][name])
+    return dict(rec["groups"][str(group)].get("tests", {}).get(name, {}))
+
+
+def test_table(adata: AnnData, key: str, name: str, group: str | None = None) -> pd.DataFrame | None:
+    """A stored test's ``.varm`` table (None where a group has none)."""
+    if not has_varm(adata, key, f"test_{name}", group):
+        return None
+    return pd.DataFrame(read_varm(adata, key, f"test_{name}", group))
+
+
+SHRINK_COLUMNS = ("log2fc_shrunk", "lfc_se_shrunk", "svalue")
+
+
+def write_shrink(adata: AnnData, columns: dict, *, key: str, name: str, record: dict, group=None) -> None:
+    """Add shrunken-estimate columns to a stored test's ``.varm`` table (replacing earlier ones) and
+    its record to ``.uns[K]['tests'][N]['shrink']`` (per group: ``.uns[K]['groups'][G]['tests'][N]``)."""
+    slot = varm_key(key, f"test_{name}", group)
+    if slot not in adata.varm:
+        slot = _legacy_varm_key(key, f"test_{name}", group)
+    table = pd.DataFrame(adata.varm[slot]).copy()
+    table = table.drop(columns=[c for c in SHRINK_COLUMNS if c in table.columns])
+    for col, values in columns.items():
+        table[col] = np.asarray(values, dtype=float)
+    adata.varm[slot] = table
+    write_shrink_record(adata, record, key=key, name=name, group=group)
+
+
+def write_shrink_record(adata: AnnData, record: dict, *, key: str, name: str, group=None) -> None:
+    """The ``shrink`` entry of a stored test's record (test level when ``group`` is None)."""
+    uns = raw_record(adata, key)
+    stored = encode_name(name)
+    target = uns["tests"][stored] if group is None else uns["groups"][encode_name(str(group))]["tests"][stored]
+    target["shrink"] = to_plain(record)

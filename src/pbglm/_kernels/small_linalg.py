@@ -252,3 +252,44 @@ def trace_solve(Linv, S):
                 s += S[a, b] * Linv[i, b]
             t += Linv[i, a] * s
     return t
+
+
+@njit(cache=True, error_model="numpy")
+def lu_inverse(A, out, work):
+    """``out <- A^-1`` for a general (not necessarily positive definite) square A, by Gauss-Jordan
+    elimination with partial pivoting (what R's ``solve`` does through LAPACK's LU). ``A`` is left
+    unchanged; ``work`` is a (2, p) scratch array. Returns False where A is singular."""
+    p = A.shape[0]
+    M = A.copy()
+    for i in range(p):
+        for j in range(p):
+            out[i, j] = 1.0 if i == j else 0.0
+    for c in range(p):
+        piv = c
+        best = abs(M[c, c])
+        for r in range(c + 1, p):
+            if abs(M[r, c]) > best:
+                best = abs(M[r, c])
+                piv = r
+        if not best > 0.0:
+            return False
+        if piv != c:
+            for j in range(p):
+                work[0, j] = M[c, j]
+                M[c, j] = M[piv, j]
+                M[piv, j] = work[0, j]
+                work[1, j] = out[c, j]
+                out[c, j] = out[piv, j]
+                out[piv, j] = work[1, j]
+        d = M[c, c]
+        for j in range(p):
+            M[c, j] /= d
+            out[c, j] /= d
+        for r in range(p):
+            if r != c:
+                f = M[r, c]
+                if f != 0.0:
+                    for j in range(p):
+                        M[r, j] -= f * M[c, j]
+                        out[r, j] -= f * out[c, j]
+    return True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import nbinom
 
+from .._distributed import gather
 from .._kernels.nb_dispersion import fit_dispersion, fit_dispersion_grid
 from .._kernels.nb_glm import nb_glm_irls
 from .._kernels.small_linalg import packed_outer
@@ -49,8 +50,11 @@ class DESeq2Options:
 
 
 def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None, want_hat=True,
-            mu_out=None) -> dict:
-    """NB GLM for every gene (DESeq2 ``fitNbinomGLMs`` without beta prior).
+            mu_out=None, ridge_log2=None) -> dict:
+    """NB GLM for every gene (DESeq2 ``fitNbinomGLMs``; without beta prior unless ``ridge_log2``).
+
+    ``ridge_log2``: per-coefficient ridge ``lambda`` on the log2 scale (DESeq2's ``1 / betaPriorVar``
+    of the normal prior); default ``opts.ridge`` for every coefficient.
 
     Returns coefficients (natural log), covariance (natural log), unfloored fitted means (written
     into ``mu_out`` when given: a fresh count-sized array costs more than the fit's memory traffic),
@@ -60,7 +64,8 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
     G, m = counts.shape
     p = X.shape[1]
     log_sf = np.log(size_factors)
-    lam = np.full(p, opts.ridge / LN2**2)
+    ridge = np.full(p, opts.ridge) if ridge_log2 is None else np.asarray(ridge_log2, dtype=float)
+    lam = ridge / LN2**2
     if beta_init is None:
         beta_init = initial_beta(counts, size_factors, X)
     rows, entry = packed_outer(X)
@@ -83,7 +88,7 @@ def fit_glm(counts, size_factors, X, alpha, opts: DESeq2Options, beta_init=None,
         # DESeq2 starts optim from the log2 coefficients when they are usable, otherwise from the
         # natural-log ones (sic), clipped into the box
         start = np.where(usable, log2_beta, beta[idx])
-        res = optim_refit(counts[idx], size_factors, X, alpha[idx], start, opts.ridge, opts.min_mu)
+        res = optim_refit(counts[idx], size_factors, X, alpha[idx], start, ridge, opts.min_mu)
         beta[idx], cov[idx], mu[idx], dev[idx] = res["beta"], res["cov"], res["mu"], res["deviance"]
         converged[idx] = res["converged"]
         # DESeq2 keeps the IRLS hat values for these genes
@@ -310,12 +315,13 @@ def _distributed_gene_fits(client, counts, sf, X, opts, n_chunks):
     chunks = np.array_split(np.arange(counts.shape[0]), n_chunks)
     stage1 = client.map(gene_wise_stage, [np.ascontiguousarray(counts[c]) for c in chunks], sf=sf, X=X, opts=opts,
                         pure=False)
-    summary = client.gather(client.map(trend_summary, stage1, pure=False))
+    summary = gather(client, client.map(trend_summary, stage1, pure=False), what="the gene-wise dispersions")
     base_mean = np.concatenate([s[0] for s in summary])
     disp_gene = np.concatenate([s[1] for s in summary])
     info = trend_and_prior(base_mean, disp_gene, X, opts)
-    parts = client.gather(client.map(final_stage, stage1, sf=sf, X=X, opts=opts, trend_fn=info["trend_fn"],
-                                     prior_var=info["prior_var"], var_log_disp=info["var_log_disp"], pure=False))
+    parts = gather(client, client.map(final_stage, stage1, sf=sf, X=X, opts=opts, trend_fn=info["trend_fn"],
+                                      prior_var=info["prior_var"], var_log_disp=info["var_log_disp"], pure=False),
+                   what="the final GLM fits")
     genes = {k: np.concatenate([g[k] for g, _ in parts]) for k in parts[0][0]}
     fit = {k: np.concatenate([f[k] for _, f in parts]) for k in parts[0][1]}
     return genes, fit, info

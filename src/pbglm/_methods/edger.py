@@ -445,7 +445,9 @@ def edger_test(
     Returns
     -------
     dict of ``(G,)`` arrays: ``log2fc`` (edgeR's shrunken logFC, ``prior.count = 0.125``; for a
-    contrast matrix the first column's), ``lfc_se`` (NaN: edgeR has none), ``stat`` (F for
+    contrast matrix the first column's), ``lfc_se`` (edgeR has none: for one-df ``qlf`` and
+    ``lrt`` tests the standard error the test implies, ``|log2fc| / sqrt(stat)``, so that
+    ``log2fc / lfc_se`` is the signed root of the statistic; NaN for ``treat`` and joint tests), ``stat`` (F for
     ``qlf``; LR for ``lrt``; for ``treat`` the QL F statistic against the nearer shifted null),
     ``pvalue``, ``padj`` (Benjamini-Hochberg over the tested genes) and ``log_cpm``.
     """
@@ -553,6 +555,13 @@ def edger_test(
                 pval[b] = np.maximum(pval[b], pp)
 
     out["log2fc"][idx] = log2fc
+    if kind in ("qlf", "lrt") and C.shape[1] == 1:
+        # edgeR reports no standard error: give the one the test implies, |log2fc| / sqrt(F or LR),
+        # so that log2fc / lfc_se is the signed square root of the test statistic (as a Wald z/t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            se = np.abs(log2fc) / np.sqrt(stat)
+        se[~(stat > 0) | ~np.isfinite(se)] = np.nan
+        out["lfc_se"][idx] = se
     out["stat"][idx] = stat
     out["pvalue"][idx] = pval
     out["padj"] = bh_adjust(out["pvalue"])

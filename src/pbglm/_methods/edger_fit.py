@@ -20,18 +20,26 @@ def _expand(values: np.ndarray, keep: np.ndarray, fill=np.nan) -> np.ndarray:
 
 def fit_edger_design(counts: np.ndarray, design: np.ndarray, *, filter_by_expr: bool = True,
                      legacy: bool = False, robust: bool | None = None, normalize: str = "TMM",
-                     n_jobs: int | None = None) -> FitResult:
+                     n_jobs: int | None = None, sample_names=None) -> FitResult:
     """edgeR's pipeline on a (genes x samples) matrix; genes that filterByExpr drops (or that
     are all zero, when filtering is off) are not fit and get NaN results.
 
     ``legacy=False`` (default): edgeR 4.5's ``glmQLFit(legacy = FALSE)``; ``legacy=True``: edgeR
     3.40's estimateDisp + legacy glmQLFit. ``robust=None`` is each path's default (False for edgeR 4,
-    True for the legacy path)."""
+    True for the legacy path). ``sample_names`` name the samples in errors."""
     keep = filter_by_expr_mask(counts, design) if filter_by_expr else counts.sum(axis=1) > 0
     if keep.sum() < 2:
         raise ValueError(
             f"filterByExpr keeps {int(keep.sum())} gene(s): too few to estimate dispersions. Check the counts, "
             "or fit with filter_by_expr=False."
+        )
+    empty = counts[keep].sum(axis=0) == 0
+    if empty.any():
+        names = np.arange(counts.shape[1]) if sample_names is None else np.asarray(sample_names)
+        raise ValueError(
+            f"Sample(s) {[str(n) for n in names[empty][:10]]} have no counts in the {int(keep.sum())} genes "
+            "filterByExpr keeps, so their library size is zero. Remove those samples, or fit with "
+            "filter_by_expr=False."
         )
     fit = fit_edger(np.ascontiguousarray(counts[keep]), design, legacy=legacy, robust=robust,
                     normalize=normalize, n_jobs=n_jobs)

@@ -62,11 +62,21 @@ def local_trend(means: np.ndarray, disps: np.ndarray, min_disp: float, span: flo
     """A local quadratic fit of log dispersion on log mean (weights = mean), as a function.
 
     Stands in for DESeq2's ``locfit`` fallback: tricube kernel over the nearest ``span``
-    fraction of genes, evaluated on a grid and interpolated.
+    fraction of genes, evaluated on a grid and interpolated. With fewer than 3 usable genes (no
+    local quadratic is defined) the trend is constant: the mean-weighted geometric mean of their
+    dispersions, or ``10 * min_disp`` when there are none (as DESeq2 when every dispersion is
+    below that).
     """
     use = disps >= min_disp * 10
     lx, ly, wt = np.log(means[use]), np.log(disps[use]), means[use]
     n = lx.size
+    if n < 3:
+        level = float(np.exp(np.sum(wt * ly) / np.sum(wt))) if n else 10.0 * min_disp
+
+        def constant(q: np.ndarray) -> np.ndarray:
+            return np.full(np.shape(q), level)
+
+        return constant
     k = max(3, int(np.ceil(span * n)))
     grid = np.linspace(lx.min(), lx.max(), 200)
     fit = np.empty_like(grid)

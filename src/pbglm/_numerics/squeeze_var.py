@@ -377,9 +377,12 @@ def fit_f_dist_robustly(x: np.ndarray, df1, covariate: np.ndarray | None = None,
         if covariate is None:
             scale = fit["scale"]
         else:
+            # a fit over fewer than 3 variances returns one scale for all: spread it over them
+            fit_scale = np.broadcast_to(np.asarray(fit["scale"], dtype=float), (int(ok.sum()),))
             scale = x.copy()
-            scale[ok] = fit["scale"]
-            scale[~ok] = np.exp(_interp_rule2_ties_mean(covariate[ok], np.log(fit["scale"]), covariate[~ok]))
+            scale[ok] = fit_scale
+            scale[~ok] = (np.exp(_interp_rule2_ties_mean(covariate[ok], np.log(fit_scale), covariate[~ok]))
+                          if ok.any() else np.nan)
         return {"scale": scale, "df2": fit["df2"], "df2_shrunk": df2_shrunk}
 
     m = float(np.median(x))
@@ -578,7 +581,12 @@ def squeeze_var(
             scale, df_prior = fit_f_dist(var, dfa, covariate)
             fit = {"df2": df_prior}
     if np.any(np.isnan(df_prior)):
-        raise ValueError("Could not estimate prior df; check that the variances and df are finite and positive.")
+        usable = int(np.sum(np.isfinite(var) & (var > 0) & (np.broadcast_to(dfa, var.shape) > 1e-6)))
+        raise ValueError(
+            f"Could not estimate the empirical Bayes prior of the variances: only {usable} of {var.size} genes have "
+            "a positive variance and residual degrees of freedom (at least 3 are needed; genes with zero counts in "
+            "whole groups of samples lose residual df). Use more genes or samples, or a simpler design."
+        )
     var_post = _posterior(var, dfa, scale, df_prior)
     out = {"df_prior": df_prior, "var_prior": scale, "var_post": var_post}
     if robust:

@@ -109,6 +109,9 @@ def results(
         edgeR only: average log2 counts per million (``logCPM``).
     ``padj_global``
         With ``fdr="global"`` only, see ``fdr``.
+    ``log2fc_shrunk``, ``lfc_se_shrunk``, ``svalue``
+        After :func:`pbglm.tl.shrink` only: the shrunken log2 fold change (posterior mode), its
+        posterior SD and (apeglm) the s-value.
 
     Raises
     ------

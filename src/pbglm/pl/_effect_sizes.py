@@ -15,7 +15,18 @@ from matplotlib.lines import Line2D
 
 from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
-from ._utils import check_test, finish, fit_groups, fit_record, gene_labels, new_axes, resolve_genes, test_table
+from ._utils import (
+    check_test,
+    finish,
+    fit_groups,
+    fit_record,
+    gene_labels,
+    lfc_column,
+    lfc_label,
+    new_axes,
+    resolve_genes,
+    test_table,
+)
 
 
 def _columns(adata: AnnData, tests, key: str, groups) -> dict[str, pd.DataFrame]:
@@ -66,6 +77,7 @@ def effect_sizes(
     genes: Sequence[str] | None = None,
     n_top: int = 20,
     alpha: float = 0.1,
+    shrunk: bool = False,
     kind: Literal["heatmap", "dots"] = "heatmap",
     order: Literal["cluster", "lfc", "given"] = "cluster",
     vmax: float | None = None,
@@ -100,6 +112,9 @@ def effect_sizes(
         Number of genes chosen when ``genes`` is not given.
     alpha
         FDR level of the significance marker.
+    shrunk
+        Plot the shrunken fold changes (``log2fc_shrunk``, written by :func:`pbglm.tl.shrink`)
+        instead of the maximum-likelihood ones.
     kind
         ``"heatmap"`` or ``"dots"``.
     order
@@ -120,7 +135,7 @@ def effect_sizes(
     cols = _columns(adata, tests, key, groups)
     labels = gene_labels(adata, gene_symbols)
     names = list(cols)
-    lfc = pd.DataFrame({c: t["log2fc"] for c, t in cols.items()}, index=adata.var_names)
+    lfc = pd.DataFrame({c: t[lfc_column(t, shrunk)] for c, t in cols.items()}, index=adata.var_names)
     padj = pd.DataFrame({c: t["padj"] for c, t in cols.items()}, index=adata.var_names)
     pval = pd.DataFrame({c: t["pvalue"] for c, t in cols.items()}, index=adata.var_names)
     if genes is not None:
@@ -199,7 +214,7 @@ def effect_sizes(
         spine.set_color("0.8")
     fig = ax.figure
     cbar = fig.colorbar(mappable, ax=ax, shrink=min(1.0, 6.0 / max(n, 1) + 0.3), aspect=15, pad=0.03)
-    cbar.set_label(r"log$_2$ fold change")
+    cbar.set_label(lfc_label(shrunk))
     cbar.outline.set_visible(False)
     title = None if kind == "heatmap" else r"$-$log$_{10}$ padj"
     ax.legend(handles=handles, loc="lower left", bbox_to_anchor=(0.0, 1.0), ncol=len(handles), frameon=False,

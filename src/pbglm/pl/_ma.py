@@ -21,6 +21,8 @@ from ._utils import (
     fmt_count,
     label_points,
     legend_outside,
+    lfc_column,
+    lfc_label,
     new_axes,
     resolve_genes,
     results_frame,
@@ -38,6 +40,7 @@ def ma(
     x: str = "base_mean",
     alpha: float = 0.1,
     lfc_threshold: float = 0.0,
+    shrunk: bool = False,
     ylim: tuple[float, float] | None = None,
     n_top: int = 0,
     genes: Sequence[str] | None = None,
@@ -69,6 +72,9 @@ def ma(
         FDR level for colouring.
     lfc_threshold
         Minimum absolute log2 fold change of coloured genes; drawn as dashed lines when > 0.
+    shrunk
+        Plot the shrunken fold changes (``log2fc_shrunk``, written by :func:`pbglm.tl.shrink`)
+        instead of the maximum-likelihood ones.
     ylim
         y-axis limits; out-of-range genes are drawn at the limit as triangles. Default: all genes.
     n_top
@@ -90,7 +96,7 @@ def ma(
         raise ValueError(f"alpha must be in (0, 1), got {alpha}.")
     log_x = x == "base_mean"
     xv = df[x].to_numpy(dtype=float)
-    lfc = df["log2fc"].to_numpy(dtype=float)
+    lfc = df[lfc_column(df, shrunk)].to_numpy(dtype=float)
     ok = np.isfinite(xv) & np.isfinite(lfc)
     if log_x:
         ok &= xv > 0
@@ -133,7 +139,7 @@ def ma(
     else:
         ax.set_xlabel("average log$_2$ CPM" if x == "log_cpm" else x)
     ax.set_ylim(lo, hi)
-    ax.set_ylabel(r"log$_2$ fold change")
+    ax.set_ylabel(lfc_label(shrunk))
     if title:
         ax.set_title(title)
     crit = f"{sig_col} < {alpha:g}" + (f",\n|log$_2$FC| > {lfc_threshold:g}" if lfc_threshold > 0 else "")

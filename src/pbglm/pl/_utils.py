@@ -468,3 +468,18 @@ def _offset(ax: Axes, dx_pt: float, dy_pt: float):
 def fmt_count(n: int) -> str:
     """``1,234``."""
     return f"{int(n):,}"
+
+
+def lfc_column(df: pd.DataFrame, shrunk: bool) -> str:
+    """The fold-change column to plot: ``log2fc``, or ``log2fc_shrunk`` (from :func:`pbglm.tl.shrink`)."""
+    if not shrunk:
+        return "log2fc"
+    if "log2fc_shrunk" not in df.columns:
+        raise KeyError("shrunk=True needs shrunken fold changes: run pbglm.tl.shrink(adata, test) first "
+                       "(the results have no 'log2fc_shrunk' column).")
+    return "log2fc_shrunk"
+
+
+def lfc_label(shrunk: bool) -> str:
+    """Axis/colour-bar label of a (shrunken) log2 fold change."""
+    return r"shrunken log$_2$ fold change" if shrunk else r"log$_2$ fold change"

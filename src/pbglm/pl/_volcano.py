@@ -21,6 +21,8 @@ from ._utils import (
     fmt_count,
     label_points,
     legend_outside,
+    lfc_column,
+    lfc_label,
     neg_log10,
     new_axes,
     resolve_genes,
@@ -39,6 +41,7 @@ def volcano(
     use_padj: bool = True,
     alpha: float = 0.1,
     lfc_threshold: float = 0.0,
+    shrunk: bool = False,
     n_top: int = 10,
     genes: Sequence[str] | None = None,
     gene_symbols: str | None = None,
@@ -78,6 +81,9 @@ def volcano(
     lfc_threshold
         Minimum absolute log2 fold change of coloured genes, drawn as dashed lines. The default 0
         colours every gene with ``padj < alpha``.
+    shrunk
+        Plot the shrunken fold changes (``log2fc_shrunk``, written by :func:`pbglm.tl.shrink`)
+        instead of the maximum-likelihood ones.
     n_top
         Label this many of the most significant coloured genes.
     genes
@@ -98,7 +104,7 @@ def volcano(
     has_padj = "padj" in df.columns
     if use_padj and not has_padj:
         raise ValueError("The results table has no 'padj' column; pass use_padj=False.")
-    lfc = df["log2fc"].to_numpy(dtype=float)
+    lfc = df[lfc_column(df, shrunk)].to_numpy(dtype=float)
     p_col = "padj" if use_padj else "pvalue"
     pvals = df[p_col].to_numpy(dtype=float)
     sig_p = df["padj" if has_padj else "pvalue"].to_numpy(dtype=float)
@@ -145,7 +151,7 @@ def volcano(
         top = max(ymax, -np.log10(alpha)) * (1.15 if n_top or genes is not None else 1.05) + 0.1
         ax.set_ylim(-0.02 * max(ymax, 1.0), top)
 
-    ax.set_xlabel(r"log$_2$ fold change")
+    ax.set_xlabel(lfc_label(shrunk))
     ax.set_ylabel(r"$-$log$_{10}$ " + ("adjusted p-value" if use_padj else "p-value"))
     if title:
         ax.set_title(title)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
+from .._design import design_frame
 from .._io import read_counts
 from .._numerics.filter_by_expr import filter_by_expr_mask
 
@@ -20,23 +21,18 @@ __all__ = ["filter_by_expr"]
 def _design_matrix(adata: AnnData, design) -> np.ndarray:
     """The design as a float matrix: a formula read against ``.obs``, or a samples x p array."""
     if isinstance(design, str):
-        from formulaic import model_matrix
-        from formulaic.errors import FormulaicError
-
-        rhs = design.split("~", 1)[1] if "~" in design else design
-        try:
-            mm = model_matrix(rhs, adata.obs, na_action="raise")
-        except (FormulaicError, KeyError, ValueError) as err:
-            raise ValueError(
-                f"Cannot build the design {design!r} from adata.obs ({err}); check that its variables are "
-                f"columns of adata.obs (available: {list(adata.obs.columns)}) and have no missing values."
-            ) from None
-        return np.asarray(mm, dtype=np.float64)
-    X = np.asarray(design.to_numpy() if isinstance(design, pd.DataFrame) else design, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] != adata.n_obs:
+        return design_frame(adata.obs, design).matrix
+    try:
+        X = np.asarray(design.to_numpy() if isinstance(design, pd.DataFrame) else design, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"design must be a formula string or a numeric (samples x coefficients) matrix, got "
+            f"{type(design).__name__}."
+        ) from None
+    if X.ndim != 2 or X.shape[0] != adata.n_obs or X.shape[1] == 0 or not np.all(np.isfinite(X)):
         raise ValueError(
-            f"design must be a formula or a (samples x coefficients) matrix with {adata.n_obs} rows, got shape "
-            f"{X.shape}."
+            f"design must be a formula or a finite (samples x coefficients) matrix with {adata.n_obs} rows, got "
+            f"shape {X.shape}" + ("" if X.size == 0 or np.all(np.isfinite(X)) else " with non-finite values") + "."
         )
     return X
 
@@ -99,10 +95,12 @@ def filter_by_expr(
         Invalid counts, an unusable design, or out-of-range thresholds.
     """
     for name, value in (("min_count", min_count), ("min_total_count", min_total_count), ("large_n", large_n)):
-        if isinstance(value, bool) or not isinstance(value, Real) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number, got {value!r}.")
+        if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite non-negative number, got {value!r}.")
     if isinstance(min_prop, bool) or not isinstance(min_prop, Real) or not 0.0 <= min_prop <= 1.0:
         raise ValueError(f"min_prop must be a number between 0 and 1, got {min_prop!r}.")
+    if not isinstance(inplace, bool | np.bool_):
+        raise TypeError(f"inplace must be True or False, got {inplace!r}.")
     counts = read_counts(adata, layer)
     groups = None
     X = None

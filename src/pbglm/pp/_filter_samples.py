@@ -70,8 +70,9 @@ def filter_samples(
         If a threshold is negative, or if no sample would be left.
     """
     for name, value in (("min_cells", min_cells), ("min_counts", min_counts)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or value < 0):
-            raise ValueError(f"{name} must be a non-negative number or None, got {value!r}.")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, Real) or not value >= 0
+                                  or value == float("inf")):
+            raise ValueError(f"{name} must be a finite non-negative number or None, got {value!r}.")
     mask = np.ones(adata.n_obs, dtype=bool)
     if min_cells is not None:
         col = _first_column(adata, CELL_COLUMNS)

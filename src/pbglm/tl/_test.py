@@ -132,6 +132,64 @@ def _test_edger(adata, fit: StoredFit, vec, desc, *, kind, coefs, lfc_threshold,
                              sample_info=sample_info)
 
 
+_ALTS = ("greaterAbs", "lessAbs", "greater", "less")
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+
+
+def _check_test_args(adata, method, *, contrast, reduced, drop, name, kind, alpha, lfc_threshold, alt, use_t,
+                     cooks_filter, independent_filter) -> None:
+    """Types and domains of the tl.test arguments, and the options each method can honour."""
+    for label, value in (("reduced", reduced), ("name", name)):
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise TypeError(f"{label} must be a non-empty string or None, got {value!r}.")
+    if drop is not None and not (isinstance(drop, str) or (
+            isinstance(drop, list | tuple) and drop and all(isinstance(d, str) for d in drop))):
+        raise TypeError(f"drop must be a coefficient name or a list of them, got {drop!r}.")
+    if not _is_number(alpha) or not 0 < float(alpha) < 1:
+        raise ValueError(f"alpha must be a number strictly between 0 and 1 (an FDR level such as 0.1), got {alpha!r}.")
+    if not _is_number(lfc_threshold) or not np.isfinite(lfc_threshold) or lfc_threshold < 0:
+        raise ValueError(f"lfc_threshold must be >= 0 and finite (a log2 fold change), got {lfc_threshold!r}.")
+    if not isinstance(alt, str) or alt not in _ALTS:
+        raise ValueError(f"alt must be one of {_ALTS}, got {alt!r}.")
+    for label, value in (("use_t", use_t), ("cooks_filter", cooks_filter), ("independent_filter", independent_filter)):
+        if value is not None and not isinstance(value, bool | np.bool_):
+            raise TypeError(f"{label} must be True or False, got {value!r}.")
+    nested = reduced is not None or drop is not None
+    if nested and lfc_threshold:
+        raise ValueError("Thresholded tests (lfc_threshold > 0) test one contrast; drop reduced=/drop=.")
+    if nested and alt != "greaterAbs":
+        raise ValueError(f"alt={alt!r} applies to a Wald test of one contrast; a likelihood-ratio test "
+                         "(reduced=/drop=) is two-sided.")
+    if method == "deseq2":
+        if kind is not None and kind not in ("wald", "lrt"):
+            raise ValueError(f"kind={kind!r} is not a DESeq2 test: DESeq2 runs a Wald test for a contrast and a "
+                             "likelihood-ratio test with reduced=/drop= (kind may be 'wald' or 'lrt' to say so).")
+        if kind == "lrt" and not nested:
+            raise ValueError("kind='lrt' needs reduced= (a nested formula) or drop= (coefficients to remove).")
+        if kind == "wald" and nested:
+            raise ValueError("kind='wald' tests a contrast; reduced=/drop= make a likelihood-ratio test.")
+        if use_t and nested:
+            raise ValueError("use_t= applies to Wald tests; a likelihood-ratio test (reduced=/drop=) uses chi-squared.")
+    else:
+        if kind is not None and kind not in ("qlf", "lrt"):
+            raise ValueError(f"kind must be 'qlf' (quasi-likelihood F-test) or 'lrt' (glmLRT) for the edgeR method, "
+                             f"got {kind!r}.")
+        if alt != "greaterAbs":
+            raise ValueError(f"alt={alt!r} is not available for edgeR: its tests (glmQLFTest, glmLRT, glmTreat) are "
+                             "two-sided (greaterAbs). Fit with method='deseq2' for one-sided or lessAbs tests.")
+        if use_t:
+            raise ValueError("use_t= is DESeq2 only: edgeR's quasi-likelihood tests already use the F distribution.")
+        if kind == "lrt" and lfc_threshold:
+            raise ValueError("lfc_threshold= with kind='lrt' is not available: edgeR's thresholded test (glmTreat) "
+                             "is run on the quasi-likelihood fit here; use kind='qlf' (the default).")
+        for label, value in (("cooks_filter", cooks_filter), ("independent_filter", independent_filter)):
+            if value is not None:
+                raise ValueError(f"{label}= is DESeq2 only; edgeR filters genes with filterByExpr at fit time.")
+
+
 @renamed_keyword("key_added", "key")
 def test(
     adata: AnnData,
@@ -145,8 +203,8 @@ def test(
     lfc_threshold: float = 0.0,
     alt: str = "greaterAbs",
     use_t: bool = False,
-    cooks_filter: bool = True,
-    independent_filter: bool = True,
+    cooks_filter: bool | None = None,
+    independent_filter: bool | None = None,
     key: str = "pbglm",
     copy: bool = False,
 ) -> AnnData | None:
@@ -181,19 +239,24 @@ def test(
         ``dex_trt_vs_untrt_lfc1`` next to ``dex_trt_vs_untrt``. A test stored under an existing
         name replaces it, with a UserWarning naming it.
     kind
-        edgeR only: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT: on an edgeR 4
+        edgeR: ``"qlf"`` (default, glmQLFTest / glmTreat) or ``"lrt"`` (glmLRT: on an edgeR 4
         fit, of the QL fit at its working dispersion; on a ``legacy=True`` fit, of ``glmFit`` at the
-        tagwise dispersions). ``"lrt"`` takes no ``lfc_threshold``.
+        tagwise dispersions; ``"lrt"`` takes no ``lfc_threshold``). DESeq2 decides by the arguments
+        (Wald for a contrast, LRT with ``reduced``/``drop``); ``"wald"`` or ``"lrt"`` may be given
+        to say so, anything else is refused.
     alpha
-        FDR level used by independent filtering.
+        FDR level used by independent filtering, strictly between 0 and 1.
     lfc_threshold, alt
         Test ``|log2fc| > lfc_threshold`` (``alt="greaterAbs"``), ``< lfc_threshold``
         (``"lessAbs"``), ``> lfc_threshold`` (``"greater"``) or ``< -lfc_threshold`` (``"less"``),
-        as DESeq2 ``results(lfcThreshold=, altHypothesis=)``; edgeR uses glmTreat (greaterAbs only).
+        as DESeq2 ``results(lfcThreshold=, altHypothesis=)``; edgeR uses glmTreat on the QL fit
+        (greaterAbs only; other ``alt`` values and ``kind="lrt"`` with a threshold are refused).
     use_t
-        DESeq2: t distribution with m - p degrees of freedom instead of the normal (``useT``).
+        DESeq2 Wald tests only: t distribution with m - p degrees of freedom instead of the
+        normal (``useT``).
     cooks_filter, independent_filter
-        DESeq2's Cook's outlier filter and independent filtering on the mean count.
+        DESeq2 only (default True): Cook's outlier filter and independent filtering on the mean
+        count. Refused for edgeR.
     key
         Key of the fit to test.
     copy
@@ -202,23 +265,28 @@ def test(
     Returns
     -------
     ``None`` (or a copy with ``copy=True``). Writes ``.varm[f'{key}_test_{name}']``: a DataFrame
-    with ``base_mean, log2fc, lfc_se, stat, pvalue, padj`` (edgeR adds ``log_cpm``), and
+    with ``base_mean, log2fc, lfc_se, stat, pvalue, padj`` (edgeR adds ``log_cpm``; edgeR has no
+    standard error, so its ``lfc_se`` is the one its one-df test implies, ``|log2fc| / sqrt(stat)``,
+    and NaN for glmTreat and joint tests), and
     ``.uns[key]['tests'][name]``: kind, contrast vector and names, alpha, threshold, filter
     threshold, Cook's cutoff. With ``groupby`` fits one table per group (``...:{group}``).
     """
-    if copy:
-        adata = adata.copy()
+    if not isinstance(adata, AnnData):
+        raise TypeError(f"adata must be an AnnData fit by pb.tl.fit, got {type(adata).__name__}.")
     if reduced is not None and drop is not None:
         raise ValueError("Give either reduced= or drop=, not both.")
+    if copy:
+        adata = adata.copy()
     fits = stored_fits(adata, key)
     method = fits[0].method
     if contrast is None and reduced is None and drop is None:
         raise ValueError("Nothing to test: pass a contrast, reduced= (a nested formula) or drop= (coefficient names).")
-    if lfc_threshold < 0:
-        raise ValueError(f"lfc_threshold must be >= 0 (a log2 fold change), got {lfc_threshold}.")
-    if method == "edger" and alt != "greaterAbs":
-        raise ValueError(f"alt={alt!r} is a DESeq2 option: edgeR's glmTreat tests |log2fc| > lfc_threshold only "
-                         "(alt='greaterAbs').")
+    _check_test_args(adata, method, contrast=contrast, reduced=reduced, drop=drop, name=name, kind=kind, alpha=alpha,
+                     lfc_threshold=lfc_threshold, alt=alt, use_t=use_t, cooks_filter=cooks_filter,
+                     independent_filter=independent_filter)
+    cooks_filter = True if cooks_filter is None else bool(cooks_filter)
+    independent_filter = True if independent_filter is None else bool(independent_filter)
+    alpha, lfc_threshold = float(alpha), float(lfc_threshold)
     results = {}
     test_name = None
     record_params = {}
