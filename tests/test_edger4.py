@@ -103,11 +103,11 @@ def test_bad_input_edger4(small):
     with pytest.raises(ValueError, match="legacy=, robust= and normalize= are edgeR options"):
         pb.tl.fit(a, "~ condition", method="deseq2", robust=True)
     pb.tl.fit(a, "~ condition", method="edger")
-    with pytest.raises(ValueError, match="glmLRT.*no fold-change threshold"):
+    with pytest.raises(ValueError, match="lfc_threshold= with kind='lrt' is not available"):
         pb.tl.test(a, ("condition", "b", "a"), kind="lrt", lfc_threshold=1.0)
-    with pytest.raises(ValueError, match="alt='less'.*DESeq2 option"):
+    with pytest.raises(ValueError, match="alt='less' is not available for edgeR"):
         pb.tl.test(a, ("condition", "b", "a"), lfc_threshold=1.0, alt="less")
-    with pytest.raises(ValueError, match="joint test.*threshold"):
+    with pytest.raises(ValueError, match=r"Thresholded tests \(lfc_threshold > 0\) test one contrast"):
         pb.tl.test(a, drop=["condition[b]", "Intercept"], lfc_threshold=1.0)
     sat = small[[0, 4]].copy()
     with pytest.raises(ValueError, match="residual degrees of freedom"):

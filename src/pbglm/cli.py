@@ -137,7 +137,7 @@ def _check_design_columns(adata, design: str, option: str) -> None:
     from ._design import design_variables
 
     try:
-        variables = design_variables(design, adata.obs.columns)
+        variables = design_variables(design)
     except ValueError:
         return  # tl.fit reports the formula itself
     missing = [v for v in variables if v not in adata.obs.columns]
