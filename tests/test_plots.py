@@ -205,6 +205,24 @@ def test_effect_sizes_groups(pasilla_groups, check_image):
     check_image(ax, "effect_sizes_groups")
 
 
+def test_effect_sizes_marks_genes_not_tested_in_a_group():
+    """A gene filtered out in one group is drawn hatched grey ("not tested"), not in the colour of log2FC 0."""
+    from matplotlib.patches import Rectangle
+
+    cells = pb.datasets.simulate_single_cell(n_donors=8, n_cell_types=3, n_genes=300, seed=1)
+    pbulk = pb.pp.pseudobulk(cells, sample_key="donor", groups_key="cell_type", layer="counts")
+    pb.tl.fit(pbulk, "~ condition", groupby="cell_type", method="edger")
+    pb.tl.test(pbulk, ("condition", "stim", "ctrl"), name="stim")
+    ax = pb.pl.effect_sizes(pbulk, "stim", n_top=25)
+    res = pb.get.results(pbulk, "stim")
+    shown = [t.get_text() for t in ax.get_yticklabels()]
+    cols = [t.get_text() for t in ax.get_xticklabels()]
+    lfc = res.pivot(index="gene", columns="group", values="log2fc").loc[shown, cols]
+    hatched = {(int(p.get_y()), int(p.get_x())) for p in ax.patches if isinstance(p, Rectangle) and p.get_hatch()}
+    assert hatched == set(zip(*np.nonzero(lfc.isna().to_numpy()), strict=True)) and hatched
+    assert "not tested" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
 def test_coefficients(airway, check_image):
     check_image(pb.pl.coefficients(airway, TOP3), "coefficients")
 

@@ -12,6 +12,7 @@ from matplotlib.axes import Axes
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
 
 from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
@@ -27,6 +28,8 @@ from ._utils import (
     resolve_genes,
     test_table,
 )
+
+NOT_TESTED = "0.85"
 
 
 def _columns(adata: AnnData, tests, key: str, groups) -> dict[str, pd.DataFrame]:
@@ -179,6 +182,12 @@ def effect_sizes(
             dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5
             ax.plot(j + 0.5, i + 0.5, marker="*", ms=6, color="white" if dark else "0.1", mew=0, zorder=3)
         handles = [Line2D([], [], ls="", marker="*", ms=8, color="0.1", label=f"padj < {alpha:g}")]
+        missing = ~np.isfinite(L)
+        if missing.any():  # a gene not tested in a column (filtered, or all zero there): grey, not the colour of 0
+            for i, j in zip(*np.nonzero(missing), strict=True):
+                ax.add_patch(Rectangle((j, i), 1, 1, facecolor=NOT_TESTED, hatch="///", edgecolor="white",
+                                       linewidth=0.8, zorder=1))
+            handles.append(Patch(facecolor=NOT_TESTED, hatch="///", edgecolor="white", label="not tested"))
         ax.set_xlim(0, m)
         ax.set_ylim(n, 0)
         centres = 0.5
