@@ -30,10 +30,16 @@ HERE = Path(__file__).resolve().parent
 
 
 def _kernel_environment() -> None:
-    """Let the kernel import pbglm from the source tree when it is not installed."""
+    """Let the kernel import pbglm from the source tree when it is not installed.
+
+    The kernel runs in the notebook's folder, so relative ``PYTHONPATH`` entries (``PYTHONPATH=src``) are made
+    absolute first: they would otherwise point below ``tutorials/``.
+    """
+    entries = [str(Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if importlib.util.find_spec("pbglm") is None:
-        src = str(HERE.parent / "src")
-        os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+        entries.insert(0, str(HERE.parent / "src"))
+    if entries:
+        os.environ["PYTHONPATH"] = os.pathsep.join(entries)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
