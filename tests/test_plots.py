@@ -502,3 +502,22 @@ def test_bad_arguments(airway, edger_like):
         pb.pl.volcano(np.zeros(3))
     with pytest.raises(KeyError, match="key='other'"):
         pb.pl.design(airway, key="other")
+
+
+def test_log_axis_under_two_decades_has_few_plain_labels():
+    """Minor ticks of a short log axis are labelled sparsely, as plain numbers (they collided as 3x10^1, 4x10^1)."""
+    import matplotlib.pyplot as plt
+
+    from pbglm.pl._utils import readable_log_ticks
+
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.scatter([17, 120], [1, 2])
+    ax.set_xscale("log")
+    readable_log_ticks(ax.xaxis)
+    fig.canvas.draw()
+    lo, hi = ax.get_xlim()
+    locs = [v for v in [*ax.xaxis.get_majorticklocs(), *ax.xaxis.get_minorticklocs()] if lo <= v <= hi]
+    labels = [s for s in (ax.xaxis.get_minor_formatter()(v) for v in locs) if s]
+    assert 2 <= len(labels) <= 6, labels
+    assert all(s.replace(",", "").isdigit() for s in labels), labels  # plain numbers, no 3x10^1
+    plt.close(fig)

@@ -8,13 +8,21 @@ from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import FuncFormatter
 from scipy import sparse
 
 from .._io import column_key, get_matrix, stored_keys
 from .._renamed_keyword import renamed_keyword
 from ._docs import shared_docs
-from ._utils import check_group, finish, fit_record, gene_labels, legend_outside, new_axes, resolve_genes
+from ._utils import (
+    check_group,
+    finish,
+    fit_record,
+    gene_labels,
+    legend_outside,
+    new_axes,
+    readable_log_ticks,
+    resolve_genes,
+)
 
 
 def _column(X, j: int) -> np.ndarray:
@@ -169,12 +177,7 @@ def counts(
     ax.set_xlabel(by)
     if log:
         ax.set_yscale("log")
-        finite = y[np.isfinite(y) & (y > 0)]
-        if finite.size and np.log10(finite.max() / finite.min()) < 1.0:
-            # less than a decade: label the minor ticks with plain numbers instead of 6x10^3
-            plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 else f"{v:g}")
-            ax.yaxis.set_major_formatter(plain)
-            ax.yaxis.set_minor_formatter(plain)
+        readable_log_ticks(ax.yaxis)
     ylab = "normalised count" if normalize else "count"
     if log and pseudocount:
         ylab += f" + {pseudocount:g}"

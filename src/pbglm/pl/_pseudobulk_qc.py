@@ -13,7 +13,7 @@ from scipy import sparse
 
 from ._docs import shared_docs
 from ._sample_annotations import annotation
-from ._utils import NS, finish, fmt_count, legend_outside, new_axes
+from ._utils import NS, finish, fmt_count, legend_outside, new_axes, readable_log_ticks
 
 # (cells, total counts) column names: pbglm.pp.pseudobulk, decoupler 1.x / 2.x
 N_CELLS_COLUMNS = ("n_cells", "psbulk_n_cells", "psbulk_cells")
@@ -110,6 +110,8 @@ def pseudobulk_qc(
         ax.axvline(max(min_cells, 0.8), color=NS, ls="--", lw=1, zorder=1)
     if min_counts is not None:
         ax.axhline(max(min_counts, 0.8), color=NS, ls="--", lw=1, zorder=1)
+    readable_log_ticks(ax.xaxis)
+    readable_log_ticks(ax.yaxis)
     ax.set_xlabel("cells per sample")
     ax.set_ylabel("total counts per sample")
     ax.spines[["top", "right"]].set_visible(False)

@@ -9,6 +9,7 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from .._io import column_key, has_varm, owned_slots, read_varm, stored_tests
 from .._io import fit_record as _stored_record
@@ -483,3 +484,44 @@ def lfc_column(df: pd.DataFrame, shrunk: bool) -> str:
 def lfc_label(shrunk: bool) -> str:
     """Axis/colour-bar label of a (shrunken) log2 fold change."""
     return r"shrunken log$_2$ fold change" if shrunk else r"log$_2$ fold change"
+
+
+def _plain_number(v: float) -> str:
+    return f"{v:,.0f}" if v >= 10 else f"{v:g}"
+
+
+def readable_log_ticks(axis, *, most: int = 6) -> None:
+    """Plain-number tick labels on a log ``axis`` (``ax.xaxis`` / ``ax.yaxis``) spanning under two decades.
+
+    Matplotlib labels every minor tick of such an axis in scientific notation (``3x10^1`` next to
+    ``4x10^1``), and the labels collide. Here the decades and the richest set of leading digits
+    (1-9, then 1/2/3/5, then 1/2/5) that puts at least two and at most ``most`` labels in the
+    axis' view are labelled as plain numbers; the other ticks stay, unlabelled. Call it once
+    everything is drawn (it reads the view limits).
+    """
+    lo, hi = sorted(axis.get_view_interval())
+    if not (lo > 0 and np.isfinite(hi)) or np.log10(hi / lo) >= 2.0:
+        return
+    ticks = [d * 10.0**e for e in range(int(np.floor(np.log10(lo))) - 1, int(np.ceil(np.log10(hi))) + 1)
+             for d in range(1, 10)]
+    inside = [t for t in ticks if lo <= t <= hi]
+    digits = (1, 2, 5)
+    for option in ((1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 5), (1, 2, 5)):
+        n = sum(1 for t in inside if _leading_digit(t) in option)
+        if 2 <= n <= most:
+            digits = option
+            break
+
+    def label(v, _):
+        return _plain_number(v) if _leading_digit(v) in digits else ""
+
+    axis.set_major_formatter(FuncFormatter(label))
+    axis.set_minor_formatter(FuncFormatter(label))
+
+
+def _leading_digit(v: float) -> int | None:
+    """The leading digit of a tick value on a log axis (``None`` for values between the 1-9 multiples)."""
+    if not v > 0:
+        return None
+    lead = v / 10.0 ** np.floor(np.log10(v) + 1e-9)
+    return int(round(lead)) if abs(lead - round(lead)) < 1e-6 else None
