@@ -8,11 +8,8 @@ Regenerate the baselines (after an intended change, then look at every PNG) with
 from __future__ import annotations
 
 import inspect
-import os
-import shutil
 import sys
 import warnings
-from pathlib import Path
 
 import matplotlib
 
@@ -24,14 +21,10 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.testing.compare import compare_images  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
 import pbglm as pb  # noqa: E402
 
-IMAGES = Path(__file__).parent / "_images"
-DPI = 40
-TOL = 10  # RMS difference (0-255 scale) allowed against the baseline
 DEX = "dex_trt_vs_untrt"
 COND = "condition_treated_vs_untreated"
 TOP3 = ["ENSG00000152583", "ENSG00000120129", "ENSG00000101347"]
@@ -106,39 +99,6 @@ def edger_like(airway):
     return e
 
 
-@pytest.fixture
-def check_image(tmp_path_factory, request):
-    """``check_image(ax_or_fig, name)``: compare with ``tests/_images/<name>.png``.
-
-    On failure the actual, expected and diff images are kept together in a temporary directory
-    named in the failure message.
-    """
-    out = tmp_path_factory.mktemp("plots")
-
-    def check(obj, name: str) -> None:
-        fig = obj if isinstance(obj, Figure) else obj.figure
-        actual = out / f"{name}.png"
-        fig.savefig(actual, dpi=DPI)
-        plt.close(fig)
-        baseline = IMAGES / f"{name}.png"
-        if os.environ.get("PBGLM_UPDATE_IMAGES"):
-            IMAGES.mkdir(exist_ok=True)
-            shutil.copyfile(actual, baseline)
-            return
-        if not baseline.exists():
-            pytest.fail(f"No baseline {baseline}; the actual image is {actual}. Run with PBGLM_UPDATE_IMAGES=1.")
-        expected = out / f"{name}-expected.png"
-        shutil.copyfile(baseline, expected)
-        result = compare_images(str(expected), str(actual), tol=TOL, in_decorator=True)
-        if result is not None:
-            pytest.fail(
-                f"Image {name!r} differs from its baseline (RMS {result['rms']:.2f} > {TOL}).\n"
-                f"  actual:   {result['actual']}\n  expected: {result['expected']}\n  diff:     {result['diff']}"
-            )
-        actual.unlink()
-        expected.unlink()
-
-    return check
 
 
 # ---------------------------------------------------------------------------------------------

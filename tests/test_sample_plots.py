@@ -8,10 +8,6 @@ Regenerate the baselines (after an intended change, then look at every PNG) with
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import anndata as ad
 import matplotlib
 
@@ -22,13 +18,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.testing.compare import compare_images  # noqa: E402
 
 import pbglm as pb  # noqa: E402
 
-IMAGES = Path(__file__).parent / "_images"
-DPI = 40
-TOL = 10
 COND = "condition_treated_vs_untreated"
 
 
@@ -65,29 +57,6 @@ def pbulk():
                             min_counts=None)
 
 
-@pytest.fixture
-def check_image(tmp_path_factory):
-    out = tmp_path_factory.mktemp("plots")
-
-    def check(obj, name: str) -> None:
-        fig = obj if isinstance(obj, Figure) else obj.figure
-        actual = out / f"{name}.png"
-        fig.savefig(actual, dpi=DPI)
-        plt.close(fig)
-        baseline = IMAGES / f"{name}.png"
-        if os.environ.get("PBGLM_UPDATE_IMAGES"):
-            shutil.copyfile(actual, baseline)
-            return
-        if not baseline.exists():
-            pytest.fail(f"No baseline {baseline}; the actual image is {actual}. Run with PBGLM_UPDATE_IMAGES=1.")
-        expected = out / f"{name}-expected.png"
-        shutil.copyfile(baseline, expected)
-        result = compare_images(str(expected), str(actual), tol=TOL, in_decorator=True)
-        if result is not None:
-            pytest.fail(f"Image {name!r} differs from its baseline (RMS {result['rms']:.2f} > {TOL}): "
-                        f"actual {result['actual']}, expected {result['expected']}, diff {result['diff']}")
-
-    return check
 
 
 # ------------------------------------------------------------------------------------------- images
