@@ -3,7 +3,8 @@
 References: ``tests/reference/make_transforms_reference.R`` (DESeq2 1.38.3, edgeR 3.40.2, limma
 3.54.1; versions in ``tests/reference/out/transforms_versions.txt``), tables with 10 significant
 digits of a fixed subset of genes (every transform is computed on all genes). The asserts use the
-acceptance thresholds of issue 11; measured max absolute differences (airway, pasilla, sim400):
+acceptance thresholds of issue 11; measured max absolute differences (airway, pasilla, sim400; rlog
+also on sim30, 30 samples ~ batch + condition: 5e-9 blind and with the design):
 vst blind and with the design 5e-9 (the rounding of the tables), rlog 2e-6 (airway blind) and 5e-9
 otherwise, log-CPM 5e-9, fit_type="mean" 5e-9; PCA and MDS coordinates correlation 1.0 (to 1e-12),
 variance explained 5e-11. fit_type="local" differs from DESeq2's locfit by up to 0.072 (pasilla).
@@ -25,9 +26,10 @@ import pbglm as pb
 REF = Path(__file__).parent / "reference"
 OUT = REF / "out"
 sys.path.insert(0, str(REF))
-from simulate_transforms import sim400  # noqa: E402
+from simulate_transforms import sim30, sim400  # noqa: E402
 
-DESIGNS = {"airway": "~ cell + dex", "pasilla": "~ type + condition", "sim400": "~ condition"}
+DESIGNS = {"airway": "~ cell + dex", "pasilla": "~ type + condition", "sim400": "~ condition",
+           "sim30": "~ batch + condition"}
 
 
 def ref(name: str) -> pd.DataFrame:
@@ -45,8 +47,10 @@ def load(name: str) -> ad.AnnData:
         return pb.datasets.airway()
     if name == "pasilla":
         return pb.datasets.pasilla()
-    counts, samples = sim400()
+    counts, samples = {"sim400": sim400, "sim30": sim30}[name]()
     samples["condition"] = pd.Categorical(samples["condition"], categories=["ctrl", "treated"])
+    if "batch" in samples:
+        samples["batch"] = pd.Categorical(samples["batch"])
     return ad.AnnData(X=counts.to_numpy().T.astype(np.int64), obs=samples, var=pd.DataFrame(index=counts.index))
 
 
@@ -194,7 +198,7 @@ def test_vst_bad_input():
 # -------------------------------------------------------------------------------------------- rlog
 
 
-@pytest.fixture(scope="module", params=["airway", "pasilla"])
+@pytest.fixture(scope="module", params=["airway", "pasilla", "sim30"])
 def rlogged(request):
     name = request.param
     a = load(name)

@@ -140,7 +140,7 @@ def read_counts(adata: AnnData, layer: str | None = None) -> np.ndarray:
         if hasattr(X, "compute"):
             X = X.compute()
         dense = np.asarray(X)
-        values = dense.ravel()
+        values = dense  # (ravel would copy a non-C-ordered matrix)
     if not np.issubdtype(dense.dtype, np.number):
         raise ValueError(f"{where} is not numeric (dtype {dense.dtype}); pass raw integer counts.")
     if np.issubdtype(values.dtype, np.floating):

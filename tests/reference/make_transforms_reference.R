@@ -3,7 +3,8 @@
 # and limma's plotMDS, for tests/test_transforms.py.
 #
 # Run from the repository root (needs python with numpy/pandas for the 400-sample simulation):
-#     Rscript tests/reference/make_transforms_reference.R
+#     Rscript tests/reference/make_transforms_reference.R [DATASET ...]
+# (default all: airway pasilla sim400 sim30; naming some rewrites only their tables).
 # Writes tests/reference/out/transforms_*.csv.gz and tests/reference/out/transforms_versions.txt.
 #
 # Tables keep a fixed subset of genes (rows round(seq(1, n_genes, length = K)) of the input, 1-based)
@@ -57,14 +58,19 @@ load_data <- function(name) {
     samples$type <- factor(samples$type)
     counts <- counts[, rownames(samples)]  # the sample order of pbglm.datasets.pasilla()
     list(counts = counts, samples = samples, design = ~ type + condition)
-  } else if (name == "sim400") {
+  } else if (name %in% c("sim400", "sim30")) {
     f <- tempfile(fileext = ".csv")
-    status <- system2(python, c(file.path(ref_dir, "simulate_transforms.py"), f))
+    status <- system2(python, c(file.path(ref_dir, "simulate_transforms.py"), f, name))
     if (status != 0) stop("simulate_transforms.py failed")
     counts <- as.matrix(read.csv(f, row.names = 1, check.names = FALSE))
     samples <- read.csv(paste0(f, ".samples.csv"), row.names = 1, stringsAsFactors = FALSE)
     samples$condition <- factor(samples$condition, levels = c("ctrl", "treated"))
-    list(counts = counts, samples = samples, design = ~ condition)
+    if (name == "sim30") {
+      samples$batch <- factor(samples$batch)
+      list(counts = counts, samples = samples, design = ~ batch + condition)
+    } else {
+      list(counts = counts, samples = samples, design = ~ condition)
+    }
   }
 }
 
@@ -82,10 +88,12 @@ mds_table <- function(mat, selection) {
              var_explained1 = m$var.explained[1], var_explained2 = m$var.explained[2])
 }
 
-for (name in c("airway", "pasilla", "sim400")) {
+datasets <- commandArgs(trailingOnly = TRUE)
+if (!length(datasets)) datasets <- c("airway", "pasilla", "sim400", "sim30")
+for (name in datasets) {
   message("== ", name)
   d <- load_data(name)
-  n_keep <- if (name == "sim400") 100 else 300
+  n_keep <- if (name %in% c("sim400", "sim30")) 100 else 300
   keep <- unique(round(seq(1, nrow(d$counts), length.out = n_keep)))
   dds <- DESeqDataSetFromMatrix(d$counts, d$samples, d$design)
 

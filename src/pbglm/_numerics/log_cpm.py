@@ -12,12 +12,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .._kernels.vector_math import fast_log
+
 __all__ = ["log_cpm"]
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _log_cpm_kernel(counts, prior, log_lib, out):
-    """``out[j, g]`` (samples x genes) from ``counts[g, j]``, by blocks of 64 genes."""
+    """``out[j, g]`` (samples x genes) from ``counts[g, j]``, by blocks of 64 genes; the log is
+    :func:`fast_log` (the loop vectorises), -inf for a zero count with a zero prior as R's ``log2(0)``."""
     G, m = counts.shape
     inv_ln2 = 1.0 / math.log(2.0)
     bs = 64
@@ -28,7 +31,8 @@ def _log_cpm_kernel(counts, prior, log_lib, out):
             p = prior[j]
             ll = log_lib[j]
             for g in range(lo, hi):
-                out[j, g] = (math.log(counts[g, j] + p) - ll) * inv_ln2
+                v = counts[g, j] + p
+                out[j, g] = (fast_log(v) - ll) * inv_ln2 if v > 0.0 else -np.inf
 
 
 def log_cpm(counts: np.ndarray, lib_size: np.ndarray, prior_count: float = 2.0) -> np.ndarray:

@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import logging
-import math
 
 import numpy as np
 from numba import njit, prange
 
+from .._kernels.vector_math import fast_log, total
 from .selection import median
 
 logger = logging.getLogger("pbglm")
+
+
+@njit(cache=True, error_model="numpy")
+def _logs(row, out):
+    """``out[j] = log(row[j])`` for positive values, 0 elsewhere (a loop that vectorises); returns
+    the number of positive values."""
+    n_pos = 0
+    for j in range(row.shape[0]):
+        v = row[j]
+        pos = v > 0.0
+        out[j] = fast_log(v if pos else 1.0)
+        n_pos += pos
+    return n_pos
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -18,35 +31,49 @@ def _log_geo_means(counts, positive_only, out):
     """Mean of log counts per gene: over all samples (-inf if any count is 0), or over the positive
     counts divided by the number of samples (DESeq2's poscounts; -inf for an all-zero gene)."""
     G, m = counts.shape
-    for g in prange(G):
-        s = 0.0
-        any_positive = False
-        any_zero = False
-        for j in range(m):
-            v = counts[g, j]
-            if v > 0.0:
-                s += math.log(v)
-                any_positive = True
+    n_tasks = min(G, 64)
+    for t in prange(n_tasks):
+        buf = np.empty(m)
+        for g in range(t * G // n_tasks, (t + 1) * G // n_tasks):
+            n_pos = _logs(counts[g], buf)
+            s = total(buf)
+            if positive_only:
+                out[g] = s / m if n_pos > 0 else -np.inf
             else:
-                any_zero = True
-        if positive_only:
-            out[g] = s / m if any_positive else -np.inf
-        else:
-            out[g] = -np.inf if any_zero else s / m
+                out[g] = -np.inf if n_pos < m else s / m
+
+
+_BLOCK = 32  # samples per task of the ratio kernel (measured fastest of 8-64 on 20,000 x 400)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _median_ratio_kernel(counts, log_geo_means, usable, sf):
+    """Per block of samples: the log ratios of the usable genes (each gene's row segment read once
+    per block and its logs taken as one vector; zero counts marked +inf), then per sample the
+    finite ones packed to the front and their median."""
     m = counts.shape[1]
-    for j in prange(m):
-        buf = np.empty(usable.shape[0])
-        n = 0
-        for g in usable:
-            v = counts[g, j]
-            if v > 0.0:
-                buf[n] = math.log(v) - log_geo_means[g]
-                n += 1
-        sf[j] = np.exp(median(buf, n)) if n > 0 else np.nan
+    nu = usable.shape[0]
+    for b in prange((m + _BLOCK - 1) // _BLOCK):
+        lo = b * _BLOCK
+        w = min(m, lo + _BLOCK) - lo
+        buf = np.empty((w, nu))
+        logs = np.empty(w)
+        for i in range(nu):
+            g = usable[i]
+            lg = log_geo_means[g]
+            for k in range(w):
+                v = counts[g, lo + k]
+                logs[k] = fast_log(v) - lg if v > 0.0 else np.inf
+            for k in range(w):
+                buf[k, i] = logs[k]
+        for k in range(w):
+            row = buf[k]
+            n = 0
+            for i in range(nu):
+                if row[i] < np.inf:
+                    row[n] = row[i]
+                    n += 1
+            sf[lo + k] = np.exp(median(row, n)) if n > 0 else np.nan
 
 
 def _median_ratio(counts: np.ndarray, log_geo_means: np.ndarray) -> np.ndarray:
@@ -95,10 +122,12 @@ def estimate_size_factors(counts: np.ndarray, kind: str = "ratio") -> tuple[np.n
     Returns the factors and the kind actually used.
     """
     if kind == "ratio":
-        if not np.all(counts > 0, axis=1).any():
+        counts = np.ascontiguousarray(counts, dtype=np.float64)
+        log_geo_means = _geo_means(counts, False)  # -inf for a gene with a zero: no count-sized mask
+        if not np.isfinite(log_geo_means).any():
             logger.info("every gene contains at least one zero: using size_factors='poscounts'")
             return size_factors_poscounts(counts), "poscounts"
-        return size_factors_ratio(counts), "ratio"
+        return _median_ratio(counts, log_geo_means), "ratio"
     if kind == "poscounts":
         return size_factors_poscounts(counts), "poscounts"
     raise ValueError(f"Unknown size factor method {kind!r}; use 'ratio', 'poscounts' or pass an array.")
